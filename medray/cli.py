@@ -1,0 +1,195 @@
+"""The ``medray`` command. Parses and validates flags, then calls one function of the package that owns the
+work (imported lazily so ``medray --help`` stays fast). No logic lives here."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from medray.config import ConfigError, MedrayError
+
+
+def _scales(text: str) -> tuple[int, ...]:
+    try:
+        scales = tuple(sorted({int(s) for s in text.split(",") if s.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--scales {text!r}: expected a comma list drawn from 2,4") from None
+    if not scales or any(s not in (2, 4) for s in scales):
+        raise argparse.ArgumentTypeError(f"--scales {text!r}: valid scales are 2 and 4")
+    return scales
+
+
+def _positive(text: str) -> int:
+    v = int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{v} must be ≥ 1")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="medray",
+        description="Medical scan super-resolution and synthesis on Ray, conditioned on live IoT vitals.",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("demo", help="end to end on embedded defaults: data, ingest, train, eval, serve, report")
+    s.add_argument("--quick", action="store_true", help="tiny budget (≈5 min on 2 cores)")
+    s.add_argument("--out", type=Path, default=Path("medray-demo"), help="output folder (default ./medray-demo)")
+    s.add_argument("--keep-serving", action="store_true", help="leave the Serve app and broker running; print URLs")
+
+    s = sub.add_parser("demo-data", help="build BraTS-style NIfTI + DICOM demo data from scans shipped in PyPI packages")
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--patients", type=_positive, default=12)
+    s.add_argument("--seed", type=int, default=0)
+
+    s = sub.add_parser("ingest", help="scans (NIfTI, BraTS folders, DICOM) → de-identified Parquet shards (Ray Data)")
+    s.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--scales", type=_scales, default=(2, 4), help="LR scales, comma list of 2,4 (default 2,4)")
+    s.add_argument("--seed", type=int, default=0, help="split and degradation seed")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--salt", help="pseudonymisation salt (default: MEDRAY_SALT or a fixed project salt)")
+    g.add_argument("--salt-file", type=Path, help="file holding the salt")
+    s.add_argument("--vitals", type=Path, help="per-patient vitals table (CSV/Parquet): patient_id,heart_rate,spo2,temperature,mobility")
+    s.add_argument("--ct-window", default="soft_tissue", help="CT HU window name (soft_tissue, brain, lung, bone)")
+    s.add_argument("--file-timeout", type=float, default=60.0, help="seconds allowed per input file")
+
+    s = sub.add_parser("models", help="model information")
+    msub = s.add_subparsers(dest="models_command", required=True, metavar="SUBCOMMAND")
+    ms = msub.add_parser("summary", help="parameters, fp32 MB and FLOPs at 256×256 of every model")
+    ms.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("train", help="train IoT-GAN or PixMed cGAN on Ray Train (DDP)")
+    s.add_argument("--shards", type=Path, required=True)
+    s.add_argument("--model", choices=["iotgan", "pixmed"], required=True)
+    s.add_argument("--name", required=True, help="run name; rerunning the same name+storage resumes")
+    s.add_argument("--storage", type=Path, required=True, help="Ray Train storage_path")
+    s.add_argument("--config", type=Path, help="YAML training config")
+    s.add_argument("--num-workers", type=_positive)
+    s.add_argument("--use-gpu", action="store_true")
+    s.add_argument("--scale", type=int, choices=[2, 4])
+    s.add_argument("--patch", type=_positive, help="HR crop size")
+    s.add_argument("--max-epochs", type=_positive)
+    s.add_argument("--max-steps", type=_positive, help="stop after this many optimizer steps in total")
+    s.add_argument("--batch-size", type=_positive, help="global batch size")
+    s.add_argument("--perceptual", choices=["vgg19", "none"], help="perceptual loss (vgg19 needs MEDRAY_VGG19_WEIGHTS)")
+
+    s = sub.add_parser("eval", help="evaluate a checkpoint against bicubic/nearest on a split")
+    s.add_argument("--checkpoint", type=Path, required=True)
+    s.add_argument("--shards", type=Path, required=True)
+    s.add_argument("--split", choices=["train", "val", "test"], default="test")
+    s.add_argument("--out", type=Path, required=True)
+
+    s = sub.add_parser("tune", help="Ray Tune sweep over a search space YAML")
+    s.add_argument("space", type=Path, metavar="SPACE.yaml")
+    s.add_argument("--shards", type=Path, required=True)
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--num-samples", type=_positive)
+    s.add_argument("--scheduler", choices=["asha", "fifo"], default="fifo")
+    s.add_argument("--max-epochs", type=_positive)
+    s.add_argument("--max-steps", type=_positive)
+    s.add_argument("--resume", action="store_true")
+
+    s = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (tansu) in the foreground")
+    s.add_argument("--port", type=int, default=9092)
+
+    s = sub.add_parser("vitals-sim", help="stream simulated patient vitals to Kafka")
+    s.add_argument("--bootstrap", required=True, help="HOST:PORT")
+    s.add_argument("--patients", type=_positive, default=4)
+    s.add_argument("--hz", type=float, default=1.0)
+    s.add_argument("--duration", type=float, default=60.0, help="seconds (bounded)")
+    s.add_argument("--topic", default="medray.vitals")
+    s.add_argument("--seed", type=int, default=0)
+
+    s = sub.add_parser("serve", help="start the Ray Serve HTTP apps (enhance, augment, viewer)")
+    s.add_argument("--checkpoint", type=Path, help="IoT-GAN checkpoint (default: the one in the config)")
+    s.add_argument("--kafka", help="Kafka bootstrap HOST:PORT (default: start the embedded broker)")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--config", type=Path, default=Path("serve_apps/medray.yaml"))
+    return p
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    cmd = args.command
+    if cmd == "demo":
+        from medray.demo.run import run_demo
+
+        return run_demo(out=args.out, quick=args.quick, keep_serving=args.keep_serving)
+    if cmd == "demo-data":
+        from medray.demo.data import make_demo_data
+
+        make_demo_data(out=args.out, patients=args.patients, seed=args.seed)
+        return 0
+    if cmd == "ingest":
+        from medray.ingest.run import run_ingest
+        from medray.ingest.deid import resolve_salt
+
+        summary = run_ingest(
+            paths=args.paths, out=args.out, scales=args.scales, seed=args.seed,
+            salt=resolve_salt(args.salt, args.salt_file), vitals=args.vitals,
+            ct_window=args.ct_window, file_timeout_s=args.file_timeout,
+        )
+        if summary.n_slices == 0:
+            print(f"medray ingest: nothing was ingested ({summary.n_rejects} file(s) refused, see {args.out}/rejects.jsonl)",
+                  file=sys.stderr)
+            return 1
+        return 0
+    if cmd == "models":
+        from medray.models.summary import model_summary, format_summary
+
+        rows = model_summary()
+        print(json.dumps(rows, indent=2) if args.json else format_summary(rows))
+        return 0
+    if cmd == "train":
+        from medray.train.run import train_from_cli
+
+        return train_from_cli(args)
+    if cmd == "eval":
+        from medray.train.evaluate import evaluate_checkpoint
+
+        evaluate_checkpoint(checkpoint=args.checkpoint, shards=args.shards, split=args.split, out=args.out)
+        return 0
+    if cmd == "tune":
+        from medray.tune import tune_from_cli
+
+        return tune_from_cli(args)
+    if cmd == "broker":
+        from medray.vitals.broker import run_broker_foreground
+
+        return run_broker_foreground(port=args.port)
+    if cmd == "vitals-sim":
+        from medray.vitals.simulator import run_simulator
+
+        run_simulator(bootstrap=args.bootstrap, patients=args.patients, hz=args.hz, duration_s=args.duration,
+                      topic=args.topic, seed=args.seed)
+        return 0
+    if cmd == "serve":
+        from medray.serve.launch import serve_from_cli
+
+        return serve_from_cli(args)
+    raise AssertionError(cmd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return _dispatch(args)
+    except ConfigError as e:
+        print(f"medray {args.command}: invalid option: {e}", file=sys.stderr)
+        return 2
+    except MedrayError as e:
+        print(f"medray {args.command}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"medray {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Session fixtures owned by the data side; see tests/conftest.py."""

@@ -1,0 +1,1 @@
+"""Session fixtures owned by the kafka side; see tests/conftest.py."""
