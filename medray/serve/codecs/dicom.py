@@ -1,0 +1,129 @@
+"""DICOM in/out (single- or multi-frame greyscale, any transfer syntax pydicom can decode).
+
+The result is a proper *derived* instance: new SOP Instance UID and Series Instance UID, same Study, ImageType
+DERIVED\\SECONDARY, Rows/Columns/PixelSpacing updated, a DerivationDescription and a SourceImageSequence
+pointing at the input, written uncompressed (Explicit VR Little Endian) so any viewer reads it."""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import io
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from medray.config import InputError
+from medray.serve.codecs.types import CodecLimits, Decoded, denormalise, normalise
+
+MEDIA_TYPE = "application/dicom"
+_MONO = ("MONOCHROME1", "MONOCHROME2")
+
+
+def _read(body: bytes) -> Dataset:
+    try:
+        return pydicom.dcmread(io.BytesIO(body), force=True)
+    except Exception as e:  # pydicom raises InvalidDicomError, EOFError, struct.error, ValueError...
+        raise InputError("corrupt", f"DICOM could not be parsed: {type(e).__name__}: {e}") from None
+
+
+def _declared_size(ds: Dataset, limits: CodecLimits) -> int:
+    """Check the declared geometry before pixel_array allocates it."""
+    if "PixelData" not in ds:
+        raise InputError("not_image", "DICOM has no PixelData (float/double pixel data is not accepted)")
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        spp = int(ds.get("SamplesPerPixel", 1))
+        bits = int(ds.BitsAllocated)
+        photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
+    except Exception as e:
+        raise InputError("corrupt", f"DICOM image geometry is missing or invalid: {type(e).__name__}: {e}") from None
+    if rows < 1 or cols < 1 or frames < 1:
+        raise InputError("not_image", f"DICOM declares {frames} frame(s) of {rows}×{cols}")
+    limits.check_voxels(rows * cols * frames * spp, "DICOM")
+    if spp != 1 or photometric not in _MONO:
+        raise InputError("unsupported", f"DICOM photometric {photometric!r} with {spp} samples; accepted: {list(_MONO)}")
+    if bits not in (8, 16, 32):
+        raise InputError("unsupported", f"DICOM BitsAllocated={bits}; accepted 8, 16, 32")
+    return frames
+
+
+def decode_dicom(body: bytes, limits: CodecLimits) -> Decoded:
+    ds = _read(body)
+    frames = _declared_size(ds, limits)
+    try:
+        arr = ds.pixel_array
+    except Exception as e:  # truncated pixel data, broken JPEG stream, missing decoder...
+        raise InputError("corrupt", f"DICOM pixel data could not be decoded: {type(e).__name__}: {e}") from None
+    arr = arr.reshape((frames, int(ds.Rows), int(ds.Columns)))
+    x, lo, hi = normalise(arr)
+    del ds.PixelData  # the dataset is kept as a template for the derived object; the pixels are in `x`
+    return Decoded("dicom", x[:, None], MEDIA_TYPE, meta={"ds": ds, "dtype": arr.dtype.str, "lo": lo, "hi": hi,
+                                                          "multiframe": "NumberOfFrames" in ds})
+
+
+def _scale_spacing(item: Dataset, keyword: str, scale: int) -> None:
+    if keyword in item and item[keyword].value:
+        item[keyword].value = [float(v) / scale for v in item[keyword].value]
+
+
+def derive_dataset(src: Dataset, pixels: np.ndarray, scale: int, description: str, multiframe: bool) -> Dataset:
+    """A new derived instance from ``src`` (pixel data removed) and stored values ``pixels`` [F, R, C]."""
+    ds = copy.deepcopy(src)
+    frames, rows, cols = pixels.shape
+    sop_uid, series_uid = generate_uid(), generate_uid()
+    ds.SOPInstanceUID = sop_uid
+    ds.SeriesInstanceUID = series_uid
+    image_type = list(src.get("ImageType", []) or [])
+    ds.ImageType = ["DERIVED", "SECONDARY"] + [str(v) for v in image_type[2:]]
+    ds.DerivationDescription = description[:1024]
+    ds.Rows, ds.Columns = rows, cols
+    if multiframe or frames > 1:
+        ds.NumberOfFrames = frames
+    for kw in ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing"):
+        _scale_spacing(ds, kw, scale)
+    for seq_kw in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        for group in ds.get(seq_kw, []) or []:
+            for measures in group.get("PixelMeasuresSequence", []) or []:
+                _scale_spacing(measures, "PixelSpacing", scale)
+    if "SOPClassUID" in src and "SOPInstanceUID" in src:
+        ref = Dataset()
+        ref.ReferencedSOPClassUID = src.SOPClassUID
+        ref.ReferencedSOPInstanceUID = src.SOPInstanceUID
+        ds.SourceImageSequence = Sequence([ref])
+    now = dt.datetime.now(dt.timezone.utc)
+    ds.InstanceCreationDate, ds.InstanceCreationTime = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
+    for kw in ("SmallestImagePixelValue", "LargestImagePixelValue", "IconImageSequence"):
+        if kw in ds:
+            delattr(ds, kw)
+    data = pixels.astype(pixels.dtype.newbyteorder("<"), copy=False).tobytes()
+    ds.PixelData = data + (b"\0" if len(data) % 2 else b"")
+    ds["PixelData"].VR = "OB" if pixels.dtype.itemsize == 1 else "OW"
+    meta = FileMetaDataset()
+    for elem in getattr(src, "file_meta", []) or []:
+        if elem.tag.group == 0x0002 and elem.keyword not in ("FileMetaInformationGroupLength",):
+            meta.add(copy.deepcopy(elem))
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.MediaStorageSOPClassUID = src.get("SOPClassUID", "1.2.840.10008.5.1.4.1.1.7")  # default: Secondary Capture
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    ds.file_meta = meta
+    if "SOPClassUID" not in ds:
+        ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    return ds
+
+
+def encode_dicom(dec: Decoded, out: np.ndarray, scale: int, description: str) -> bytes:
+    """``out`` is [F, 1, R*s, C*s] in [0, 1] → stored values in the input's range and dtype."""
+    m = dec.meta
+    dtype = np.dtype(m["dtype"])
+    vals = np.round(denormalise(out[:, 0], m["lo"], m["hi"]))
+    if dtype.kind in "ui":
+        info = np.iinfo(dtype)
+        vals = np.clip(vals, info.min, info.max)
+    ds = derive_dataset(m["ds"], vals.astype(dtype), scale, description, m["multiframe"])
+    buf = io.BytesIO()
+    ds.save_as(buf, implicit_vr=False, little_endian=True, enforce_file_format=True)
+    return buf.getvalue()

@@ -1,0 +1,64 @@
+"""PNG in/out: 8- or 16-bit greyscale (colour is converted to luminance). The result keeps the input's bit depth."""
+from __future__ import annotations
+
+import io
+import struct
+
+import numpy as np
+from PIL import Image
+
+from medray.config import InputError
+from medray.serve.codecs.types import CodecLimits, Decoded
+
+MEDIA_TYPE = "image/png"
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _ihdr(body: bytes) -> tuple[int, int, int]:
+    """(width, height, bit depth) read from the IHDR chunk, before any pixel is decoded."""
+    if not body.startswith(_SIGNATURE):
+        raise InputError("not_png", "body does not start with the PNG signature")
+    if len(body) < 33 or body[12:16] != b"IHDR":
+        raise InputError("truncated", "PNG has no complete IHDR chunk")
+    width, height, depth = struct.unpack(">IIB", body[16:25])
+    if width == 0 or height == 0:
+        raise InputError("not_image", f"PNG declares a {width}×{height} image")
+    return width, height, depth
+
+
+def decode_png(body: bytes, limits: CodecLimits) -> Decoded:
+    width, height, depth = _ihdr(body)
+    limits.check_voxels(width * height, "PNG")
+    try:
+        with Image.open(io.BytesIO(body)) as im:
+            im.load()
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, dtype=np.float64)
+                bits = 16
+            else:
+                arr = np.asarray(im.convert("L"), dtype=np.float64)
+                bits = 8
+    except InputError:
+        raise
+    except Exception as e:  # Pillow raises many types for broken chunks/zlib streams
+        raise InputError("corrupt", f"PNG could not be decoded: {type(e).__name__}: {e}") from None
+    scale = 65535.0 if bits == 16 else 255.0
+    x = np.clip(arr / scale, 0.0, 1.0).astype(np.float32)
+    return Decoded("png", x[None, None], MEDIA_TYPE, meta={"bits": bits, "ihdr_depth": depth})
+
+
+def encode_png_array(img: np.ndarray, bits: int) -> bytes:
+    """One [H, W] float image in [0, 1] → PNG bytes at 8 or 16 bits."""
+    img = np.clip(np.asarray(img, dtype=np.float64), 0.0, 1.0)
+    if bits == 16:
+        arr = np.round(img * 65535.0).astype(np.uint16)
+    else:
+        arr = np.round(img * 255.0).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def encode_png(dec: Decoded, out: np.ndarray, scale: int, description: str) -> bytes:
+    """``out`` is [1, 1, H*s, W*s]; the description is not stored (PNG text chunks are not read by viewers)."""
+    return encode_png_array(out[0, 0], dec.meta["bits"])

@@ -1,0 +1,174 @@
+"""Codec unit tests: PNG 8/16-bit, NIfTI volume (affine/spacing update), DICOM single and multi-frame, and the
+derived DICOM re-read with pydicom and checked tag by tag. No Ray, no model: the "model" is a nearest upscale."""
+import gzip
+import io
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+
+from medray.config import InputError
+from medray.serve.codecs import CodecLimits, codec_for, decode, encode
+from medray.serve.codecs.nifti import upscaled_affine
+
+LIMITS = CodecLimits()
+TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
+
+
+def _up(x: np.ndarray, s: int) -> np.ndarray:
+    return x.repeat(s, axis=-2).repeat(s, axis=-1)
+
+
+def _png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("dtype,peak", [(np.uint8, 255), (np.uint16, 65535)])
+def test_png_roundtrip_keeps_bit_depth(dtype, peak):
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, peak + 1, size=(12, 10)).astype(dtype)
+    dec = decode("image/png", _png(arr), LIMITS)
+    assert dec.slices.shape == (1, 1, 12, 10) and dec.slices.dtype == np.float32
+    np.testing.assert_allclose(dec.slices[0, 0], arr / peak, atol=1e-6)
+    body = encode(dec, _up(dec.slices, 2), 2, "test")
+    back = np.asarray(Image.open(io.BytesIO(body)))
+    assert back.dtype == dtype and back.shape == (24, 20)
+    np.testing.assert_array_equal(back, _up(arr, 2))
+
+
+def _volume(shape=(6, 5, 4)) -> nib.Nifti1Image:
+    rng = np.random.default_rng(1)
+    data = (rng.random(shape) * 1000 - 200).astype(np.float32)
+    affine = np.array([[-2.0, 0, 0, 90], [0, 2.5, 0, -126], [0, 0, 3.0, -72], [0, 0, 0, 1]])
+    img = nib.Nifti1Image(data, affine)
+    img.set_qform(affine, code=1)
+    img.set_sform(affine, code=4)
+    return img
+
+
+@pytest.mark.parametrize("media,gz", [("application/x-nifti", False), ("application/gzip", True)])
+def test_nifti_volume_slice_by_slice_with_affine_update(media, gz):
+    img = _volume()
+    raw = img.to_bytes()
+    body = gzip.compress(raw) if gz else raw
+    dec = decode(media, body, LIMITS)
+    assert dec.slices.shape == (4, 1, 6, 5)  # one slice per k, in the (i, j) plane
+    out = encode(dec, _up(dec.slices, 2), 2, "medray x2")
+    back = nib.Nifti1Image.from_bytes(gzip.decompress(out) if gz else out)
+    assert back.shape == (12, 10, 4)
+    np.testing.assert_allclose(back.header.get_zooms(), (1.0, 1.25, 3.0))
+    np.testing.assert_allclose(back.affine, upscaled_affine(img.affine, 2), atol=1e-5)
+    # The field of view is unchanged: the corner of voxel (-0.5,-0.5) maps to the same world point.
+    corner_old = img.affine @ np.array([-0.5, -0.5, 0, 1])
+    corner_new = back.affine @ np.array([-0.5, -0.5, 0, 1])
+    np.testing.assert_allclose(corner_old, corner_new, atol=1e-4)
+    # Intensities come back in the input's range (nearest upscale of the input → same values).
+    np.testing.assert_allclose(np.asarray(back.dataobj)[::2, ::2], img.get_fdata(), rtol=1e-5, atol=1e-3)
+    assert back.header.get_sform(coded=True)[1] == 4
+
+
+def _mr() -> pydicom.Dataset:
+    return pydicom.dcmread(TEST_FILES / "MR_small.dcm")
+
+
+def _multiframe(frames=3) -> bytes:
+    """A multi-frame MR built from the real MR_small slice (pydicom ships no small greyscale multi-frame MR)."""
+    ds = _mr()
+    arr = ds.pixel_array
+    stack = np.stack([np.roll(arr, 3 * f, axis=1) for f in range(frames)])
+    ds.NumberOfFrames = frames
+    ds.PixelData = stack.astype("<i2").tobytes()
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def _check_derived(src: pydicom.Dataset, out: bytes, scale: int, frames: int):
+    ds = pydicom.dcmread(io.BytesIO(out))
+    assert ds.SOPInstanceUID != src.SOPInstanceUID
+    assert ds.SeriesInstanceUID != src.SeriesInstanceUID
+    assert ds.StudyInstanceUID == src.StudyInstanceUID
+    assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+    assert ds.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+    assert list(ds.ImageType)[:2] == ["DERIVED", "SECONDARY"]
+    assert ds.Rows == src.Rows * scale and ds.Columns == src.Columns * scale
+    np.testing.assert_allclose([float(v) for v in ds.PixelSpacing], [float(v) / scale for v in src.PixelSpacing])
+    assert "medray" in ds.DerivationDescription
+    assert ds.SourceImageSequence[0].ReferencedSOPInstanceUID == src.SOPInstanceUID
+    assert ds.SOPClassUID == src.SOPClassUID and ds.PatientID == src.PatientID
+    assert ds.BitsAllocated == src.BitsAllocated and ds.PixelRepresentation == src.PixelRepresentation
+    px = ds.pixel_array.reshape(frames, ds.Rows, ds.Columns)
+    return ds, px
+
+
+def test_dicom_single_frame_derived_object():
+    src = _mr()
+    body = (TEST_FILES / "MR_small.dcm").read_bytes()
+    dec = decode("application/dicom", body, LIMITS)
+    assert dec.slices.shape == (1, 1, 64, 64)
+    out = encode(dec, _up(dec.slices, 2), 2, "medray IoT-GAN x2")
+    ds, px = _check_derived(src, out, 2, 1)
+    assert "NumberOfFrames" not in ds
+    np.testing.assert_array_equal(px[0, ::2, ::2], src.pixel_array)  # stored values in the input's range
+
+
+def test_dicom_multiframe_derived_object():
+    body = _multiframe(3)
+    src = pydicom.dcmread(io.BytesIO(body))
+    dec = decode("application/dicom", body, LIMITS)
+    assert dec.slices.shape == (3, 1, 64, 64)
+    out = encode(dec, _up(dec.slices, 4), 4, "medray x4")
+    ds, px = _check_derived(src, out, 4, 3)
+    assert int(ds.NumberOfFrames) == 3
+    np.testing.assert_array_equal(px[:, ::4, ::4], src.pixel_array)
+
+
+def test_dicom_compressed_input_is_written_uncompressed():
+    body = (TEST_FILES / "MR_small_RLE.dcm").read_bytes()
+    dec = decode("application/dicom", body, LIMITS)
+    out = encode(dec, _up(dec.slices, 2), 2, "medray")
+    src = pydicom.dcmread(io.BytesIO(body))
+    _check_derived(src, out, 2, 1)
+
+
+def test_refusals_are_typed_and_checked_before_allocation():
+    with pytest.raises(InputError) as e:
+        codec_for("text/plain")
+    assert e.value.reason == "unsupported" and "image/png" in e.value.detail
+    assert codec_for("image/png; charset=binary") == "image/png"
+    small = CodecLimits(max_body_bytes=10_000, max_voxels=1000)
+    with pytest.raises(InputError) as e:
+        decode("image/png", _png(np.zeros((40, 40), np.uint8)), small)
+    assert e.value.reason == "too_large"
+    # A NIfTI header declaring 10^12 voxels with no data behind it: refused from the header alone.
+    hdr = nib.Nifti1Header()
+    hdr.set_data_shape((10_000, 10_000, 10_000))
+    raw = hdr.binaryblock + b"\0" * 4
+    with pytest.raises(InputError) as e:
+        decode("application/gzip", gzip.compress(raw), LIMITS)
+    assert e.value.reason == "too_large"
+    # A DICOM declaring 60000×60000×1000: refused before pixel_array.
+    ds = _mr()
+    ds.Rows, ds.Columns, ds.NumberOfFrames = 60000, 60000, 1000
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    with pytest.raises(InputError) as e:
+        decode("application/dicom", buf.getvalue(), LIMITS)
+    assert e.value.reason == "too_large"
+    for media, body in [("image/png", b"\x89PNG\r\n\x1a\nbroken"), ("application/dicom", b"not dicom at all" * 20),
+                        ("application/x-nifti", b"\0" * 400), ("application/gzip", b"\x1f\x8b garbage")]:
+        with pytest.raises(InputError) as e:
+            decode(media, body, LIMITS)
+        assert e.value.reason not in ("too_large", "unsupported"), (media, e.value)
+    truncated = (TEST_FILES / "MR_small.dcm").read_bytes()[:3000]
+    with pytest.raises(InputError):
+        decode("application/dicom", truncated, LIMITS)
+    rgb = (TEST_FILES / "SC_rgb_small_odd.dcm").read_bytes()
+    with pytest.raises(InputError) as e:
+        decode("application/dicom", rgb, LIMITS)
+    assert e.value.reason == "unsupported"
