@@ -1,0 +1,158 @@
+"""The Ray Train worker: ``train_loop_per_worker(config)`` with config = ``to_dict(TrainConfig)``.
+
+Per epoch: stream this worker's shard of "train" through aligned random crops + a fresh augmentation
+(``TrainCollate``, seeded by epoch and rank), run the GAN step (step.py) on DDP-wrapped G and D, validate on
+whole "val" slices (PSNR/SSIM all-reduced), update early stopping, and ``ray.train.report`` — with a rank-0
+checkpoint every ``checkpoint_every`` epochs, on a new best and on the last epoch. A restarted or rerun job
+resumes from ``ray.train.get_checkpoint()``: weights, optimizers, scalers, epoch, step count, early-stopping
+state and the loss history all come back, so the epoch count continues.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+from medray.config import to_dict
+from medray.data.batches import BatchSpec, EvalCollate, TrainCollate
+from medray.train.early_stop import EarlyStopping
+from medray.train.factory import build_gan, build_optimizers, mask_channels
+from medray.train.options import TrainConfig, config_from_dict
+from medray.train.step import cgan_train_step, resolve_amp, sr_train_step, unwrap
+from medray.train.validate import all_reduce_sum, validate
+
+
+def _to(batch: dict, device) -> dict:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def _restore(ckpt, parts, opt_g, opt_d, amp) -> dict:
+    """Load a Ray checkpoint into the bare models/optimizers; returns the training state to continue from."""
+    from medray.models.checkpoint import load_checkpoint
+
+    with ckpt.as_directory() as d:
+        state = load_checkpoint(d)
+    unwrap(parts.G).load_state_dict(state["state_dict"])
+    unwrap(parts.D).load_state_dict(state["discriminator"]["state_dict"])
+    opt_g.load_state_dict(state["optimizers"]["g"])
+    opt_d.load_state_dict(state["optimizers"]["d"])
+    amp.load_state_dict(state.get("amp_scalers"))
+    return state
+
+
+def _save(parts, opt_g, opt_d, amp, cfg: TrainConfig, *, epoch, step, metrics, early, history):
+    """Rank 0: write medray.pt into a temp dir and hand it to Ray (copied to storage by report)."""
+    import ray.train
+    from medray.models.checkpoint import save_checkpoint
+
+    tmp = Path(tempfile.mkdtemp(prefix="medray-ckpt-"))
+    save_checkpoint(
+        tmp, kind=parts.kind, config=parts.g_config, state_dict=unwrap(parts.G).state_dict(), metrics=metrics,
+        extra={
+            "discriminator": {"config": parts.d_config, "state_dict": unwrap(parts.D).state_dict()},
+            "optimizers": {"g": opt_g.state_dict(), "d": opt_d.state_dict()},
+            "amp_scalers": amp.state_dict(),
+            "epoch": epoch, "global_step": step, "train_config": to_dict(cfg),
+            "early_stopping": early.state_dict(), "history": history,
+        },
+    )
+    return ray.train.Checkpoint.from_directory(str(tmp))
+
+
+def train_loop_per_worker(config: dict) -> None:
+    import ray.train
+    import ray.train.torch
+
+    cfg = config_from_dict(config)
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    device = ray.train.torch.get_device()
+    torch.manual_seed(cfg.seed + rank)
+
+    parts = build_gan(cfg)
+    if isinstance(parts.loss, torch.nn.Module):
+        parts.loss.to(device)  # the VGG19 feature net, when the perceptual term is on
+    amp = resolve_amp(cfg.amp, device)
+    opt_g, opt_d = build_optimizers(cfg, parts.G, parts.D)
+    start_epoch, step, history = 0, 0, []
+    early = EarlyStopping(cfg.patience, cfg.min_delta)
+    ckpt = ray.train.get_checkpoint()
+    if ckpt is not None:
+        state = _restore(ckpt, parts, opt_g, opt_d, amp)
+        start_epoch, step, history = state["epoch"] + 1, state["global_step"], list(state.get("history", []))
+        early = EarlyStopping.from_state(state.get("early_stopping"), cfg.patience, cfg.min_delta)
+    # prepare_model moves to the device in place (optimizer references stay valid) and wraps in DDP.
+    # G may leave the vitals MLP unused when a batch has no vitals → find_unused_parameters for G.
+    parts.G = ray.train.torch.prepare_model(parts.G, parallel_strategy_kwargs={"find_unused_parameters": True})
+    parts.D = ray.train.torch.prepare_model(parts.D)
+    # optimizer state tensors were loaded on CPU; move them next to their (now moved) parameters
+    for opt in (opt_g, opt_d):
+        for st in opt.state.values():
+            for k, v in st.items():
+                if isinstance(v, torch.Tensor) and k != "step":
+                    st[k] = v.to(device)
+
+    kind = parts.kind
+    spec = BatchSpec(cfg.n_channels, cfg.scale if kind == "iotgan" else None, cfg.patch,
+                     cfg.augmentation if cfg.augment else None, cfg.seed)
+    train_shard, val_shard = ray.train.get_dataset_shard("train"), ray.train.get_dataset_shard("val")
+    k_mask = mask_channels(parts)
+    val_cap = -(-cfg.val_max_slices // world)
+
+    for epoch in range(start_epoch, cfg.max_epochs):
+        adversarial = epoch >= cfg.warmup_epochs
+        logs, n_img, t0 = defaultdict(float), 0, time.perf_counter()
+        n_steps = 0
+        batches = train_shard.iter_torch_batches(batch_size=cfg.per_worker_batch, drop_last=True,
+                                                 collate_fn=TrainCollate(spec, epoch, rank), prefetch_batches=1)
+        for batch in batches:
+            batch = _to(batch, device)
+            if kind == "iotgan":
+                out = sr_train_step(parts.G, parts.D, opt_g, opt_d, batch, parts.loss, parts.adv_mode, amp,
+                                    adversarial=adversarial)
+            else:
+                from medray.models.cgan import encode_mask
+
+                cond = encode_mask(batch["mask"], k_mask).to(device)
+                out = cgan_train_step(parts.G, parts.D, opt_g, opt_d, cond, batch["hr"], parts.loss, amp,
+                                      adversarial=adversarial)
+            for k, v in out.items():
+                logs[k] += v
+            n_img += batch["hr"].shape[0]
+            n_steps += 1
+            step += 1
+            if cfg.max_steps is not None and step >= cfg.max_steps:
+                break  # every rank reaches the same step count: equal shards, drop_last
+        train_s = time.perf_counter() - t0
+        total_img, = all_reduce_sum([float(n_img)])
+        val = validate(parts.G, val_shard.iter_torch_batches(batch_size=cfg.val_batch_size,
+                                                            collate_fn=EvalCollate(cfg.n_channels, spec.scale)),
+                       kind=kind, device=device, max_slices=val_cap, mask_channels=k_mask, amp=amp)
+        improved = early.update(val["val_psnr"], epoch)
+        done = (early.should_stop or epoch == cfg.max_epochs - 1
+                or (cfg.max_steps is not None and step >= cfg.max_steps))
+        metrics = {
+            "epoch": epoch, "step": step, "adversarial": adversarial,
+            **{k: v / max(n_steps, 1) for k, v in logs.items()}, **val,
+            "img_per_s": total_img / train_s if train_s > 0 else 0.0, "epoch_s": time.perf_counter() - t0,
+            "best_val_psnr": early.best, "best_epoch": early.best_epoch, "stopped_early": early.should_stop,
+        }
+        history.append({k: v for k, v in metrics.items() if isinstance(v, (int, float, bool))})
+        checkpoint = None
+        if rank == 0 and (improved or done or (epoch + 1) % cfg.checkpoint_every == 0):
+            checkpoint = _save(parts, opt_g, opt_d, amp, cfg, epoch=epoch, step=step, early=early, history=history,
+                               metrics={k: metrics[k] for k in ("epoch", "val_psnr", "val_ssim", "best_val_psnr")})
+        if rank == 0:
+            loss_txt = " ".join(f"{k}={metrics[k]:.4f}" for k in sorted(logs))
+            print(f"[medray train] epoch {epoch} step {step} {loss_txt} val_psnr={val['val_psnr']:.2f} "
+                  f"val_ssim={val['val_ssim']:.4f} {metrics['img_per_s']:.1f} img/s"
+                  f"{' (new best, checkpoint)' if improved else ''}", flush=True)
+        ray.train.report(metrics, checkpoint=checkpoint)
+        if checkpoint is not None:
+            shutil.rmtree(checkpoint.path, ignore_errors=True)  # report copied it to storage
+        if done:
+            break
