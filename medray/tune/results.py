@@ -1,0 +1,127 @@
+"""Sweep results → one row per trial → ``results.csv`` and ``results.md``.
+
+The markdown table keeps two sources apart: "medray (data used)" columns hold what this sweep measured on the
+shards it was given; the "paper (BraTS 2021)" columns hold the numbers the papers report, copied from the space
+file, and are never filled from, or mixed into, our measurements.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+from medray.tune.space import SweepSpace
+from medray.tune.trainable import EVAL_METRICS, TrialSetup, read_starts
+
+MEASURED = ("val_psnr", "val_ssim") + tuple(f"test_{m}" for m in EVAL_METRICS)
+BICUBIC = tuple(f"bicubic_{m}" for m in EVAL_METRICS)
+
+
+def _best(history: list[float], mode: str) -> float:
+    vals = [v for v in history if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not vals:
+        return math.nan
+    return max(vals) if mode == "max" else min(vals)
+
+
+def collect_rows(grid, space: SweepSpace, setup: TrialSetup) -> list[dict[str, Any]]:
+    """One row per trial of a ``ResultGrid``, in trial-id order (= the order the grid was expanded in)."""
+    labels = {v.name: v for v in space.variants}
+    rows = []
+    for result in grid:
+        last = dict(result.metrics or {})
+        trial_id = last.get("trial_id") or Path(result.path).name
+        config = result.config or {}
+        df = result.metrics_dataframe
+        row: dict[str, Any] = {"trial_id": trial_id}
+        variant = config.get("variant")
+        if variant is not None:
+            row["variant"] = variant
+            row["label"] = labels[variant].label if variant in labels else variant
+        for key, value in sorted((config.get("params") or {}).items()):
+            row[key] = value
+        # val metrics: best value over the trial's reports (the checkpoint kept as best is chosen the same way)
+        for name in ("val_psnr", "val_ssim"):
+            mode = space.mode if name == space.metric else "max"
+            hist = list(df[name]) if df is not None and name in df else [last.get(name, math.nan)]
+            row[name] = _best(hist, mode)
+        for name in MEASURED[2:] + BICUBIC:
+            row[name] = float(last.get(name, math.nan))
+        row["iterations"] = int(last.get("training_iteration", 0) or 0)
+        row["status"] = "error" if result.error else ("done" if "best_checkpoint" in last else "stopped early")
+        row["launches"] = read_starts(Path(setup.evals_dir), trial_id)
+        row["best_checkpoint"] = last.get("best_checkpoint", "")
+        row["data"] = last.get("test_data", "")
+        if variant in labels:
+            for k, v in labels[variant].paper.items():
+                row[f"paper_{k}"] = v
+        rows.append(row)
+    rows.sort(key=lambda r: (list(labels).index(r["variant"]) if r.get("variant") in labels else -1, r["trial_id"]))
+    return rows
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "–"
+        return f"{v:.{digits}g}" if abs(v) < 1e-2 and v != 0 else f"{v:.{digits}f}"
+    return str(v)
+
+
+def bicubic_reference(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Bicubic on the same test split: identical for every trial, so take the first trial that evaluated."""
+    for r in rows:
+        if not math.isnan(r.get("bicubic_psnr", math.nan)):
+            return {m: r[f"bicubic_{m}"] for m in EVAL_METRICS}
+    return {}
+
+
+def markdown_table(rows: list[dict[str, Any]], space: SweepSpace) -> str:
+    params = sorted({k for r in rows for k in r if k in space.params})
+    paper_keys = sorted({k for r in rows for k in r if k.startswith("paper_")})
+    data = next((r["data"] for r in rows if r.get("data")), "the shards given to --shards")
+    lines = [f"# Sweep `{space.name}` ({space.model})", ""]
+    if space.description:
+        lines += [space.description, ""]
+    lines += [f"medray columns: measured by this sweep on {data} (val = best over the run's validation reports; "
+              "test = the best checkpoint on the test split)."]
+    if paper_keys:
+        lines += [f"paper columns: reported by {space.paper_source}; not measured by medray and not comparable "
+                  "one to one (different data, budget and hardware)."]
+    ref = bicubic_reference(rows)
+    if ref:
+        lines += ["", "bicubic on the same test split: " + ", ".join(f"{m.upper()} {_fmt(v)}" for m, v in ref.items())]
+    lines += [""]
+    head = (["variant"] if any("variant" in r for r in rows) else []) + params
+    head += ["medray (data used) val PSNR", "val SSIM", "test PSNR", "test SSIM", "NCC", "MI", "SF", "MG"]
+    if ref:
+        head += ["Δ PSNR vs bicubic"]
+    head += [f"paper (BraTS 2021) {k[6:].upper()}" for k in paper_keys]
+    head += ["status", "best checkpoint"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = ([r.get("label", r["variant"])] if "variant" in r else []) + [_fmt(r.get(k)) for k in params]
+        cells += [_fmt(r[k]) for k in MEASURED]
+        if ref:
+            cells += [_fmt(r["test_psnr"] - ref["psnr"]) if not math.isnan(r["test_psnr"]) else "–"]
+        cells += [_fmt(r[k]) if k in r else "–" for k in paper_keys]
+        cells += [r["status"] + (f" ({r['launches']} launches)" if r["launches"] > 1 else ""),
+                  f"`{r['best_checkpoint']}`" if r["best_checkpoint"] else "–"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(rows: list[dict[str, Any]], space: SweepSpace, out: Path) -> tuple[Path, Path]:
+    csv_path, md_path = out / "results.csv", out / "results.md"
+    fields: list[str] = []
+    for r in rows:
+        fields += [k for k in r if k not in fields]
+    with csv_path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    md_path.write_text(markdown_table(rows, space))
+    return csv_path, md_path
