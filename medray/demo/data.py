@@ -131,5 +131,7 @@ def _manifest(anat: Anatomy, seed: int, records: list[dict], dicom: list[dict]) 
         ],
         "patients": records,
         "notes": ["No multi-frame CT/MR ships in the pydicom wheel, so none is included.",
-                  "dicom/MR_small and dicom/MR_small_RLE hold the same instance (same UIDs) in two transfer syntaxes."],
+                  "No compressed MR: each one in the pydicom wheel is the same instance (SOPInstanceUID) as "
+                  "MR_small.dcm and would be refused by ingest as a duplicate; the JPEG 2000 head CT covers "
+                  "compressed decoding."],
     }

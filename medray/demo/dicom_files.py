@@ -5,8 +5,10 @@ fake-but-PHI-like tags (patient name/id, dates, institution) — exactly what in
 strip, so they are copied unmodified. RGB/palette/secondary-capture files are left out on purpose; the wheel
 ships no multi-frame CT/MR (pydicom keeps those in the separate ``pydicom-data`` download), so there is none.
 
-Each file goes into its own folder: MR_small.dcm and MR_small_RLE.dcm are the *same* instance in two
-transfer syntaxes (same SeriesInstanceUID and SOPInstanceUID), which a series grouper must not merge.
+Each file goes into its own folder (one series each). No compressed MR variant is copied: every one in the
+wheel (MR_small_RLE/_jp2klossless/_jpeg_ls_lossless/...) is the *same* instance as MR_small.dcm (same
+SOPInstanceUID), which ingest rightly refuses as a duplicate — and the demo data must ingest without rejects.
+The compressed decoding path is exercised by the JPEG 2000 head CT instead.
 """
 from __future__ import annotations
 
@@ -17,7 +19,6 @@ from pathlib import Path
 CANDIDATES: dict[str, str] = {
     "CT_small.dcm": "CT, explicit VR little endian, 128x128 (NEMA WG04 CT1, downsized)",
     "MR_small.dcm": "MR, explicit VR little endian, 64x64 (NEMA WG04 MR1, downsized)",
-    "MR_small_RLE.dcm": "MR, RLE lossless compressed; same instance as MR_small.dcm",
     "693_J2KI.dcm": "head CT, JPEG 2000 compressed, 512x512 (CQ500 dataset)",
 }
 # Tags that look like PHI in these files; the manifest lists which are non-empty (names only, never values).
