@@ -134,8 +134,8 @@ def decode_batch(batch: dict, n_channels: int, scale: int | None) -> dict:
     hr_cells = batch["hr"]
     out = {"hr": np.stack([decode_image(c, n_channels, SIZE) for c in hr_cells])}
     if scale is not None:
-        lr_cells = batch[lr_column(scale)]
-        if any(c is None for c in lr_cells):
+        lr_cells = batch.get(lr_column(scale))
+        if lr_cells is None or any(c is None for c in lr_cells):
             raise InputError("missing_scale", f"a shard row has no ×{scale} LR image (ingest with --scales {scale})")
         out["lr"] = np.stack([decode_image(c, n_channels, SIZE // scale) for c in lr_cells])
     masks = [decode_mask(c) if c is not None else None for c in batch.get("mask", [None] * len(hr_cells))]
