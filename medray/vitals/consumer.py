@@ -1,0 +1,218 @@
+"""Kafka consumer-group member that keeps a VitalsCache current, at-least-once.
+
+One background thread runs poll → parse → apply (one cache lock per batch) → dead-letter the invalid ones →
+commit the batch's offsets. Offsets are committed only after the batch is in the cache and its dead letters
+are flushed, so a crash anywhere in between re-delivers the batch on restart (the cache counts those as
+duplicates) and nothing is lost. Auto-commit is off for the same reason.
+
+Tansu (the embedded broker) holds a JoinGroup for about session_timeout/2, so the session timeout is kept
+short; ``max_poll_interval_ms`` ≈ 3 s is also what tansu needs as rebalance timeout. Tansu answers
+ListOffsets(latest) with a stale value, so lag is computed from the high watermark of fetch responses.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from medray.config import InputError, check_choice, check_range
+from medray.vitals.cache import VitalsCache
+from medray.vitals.schema import DLQ_TOPIC, VITALS_TOPIC, parse_message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConsumerOptions:
+    max_poll_records: int = 5000
+    poll_timeout_ms: int = 100
+    session_timeout_ms: int = 6000
+    heartbeat_interval_ms: int = 1000
+    max_poll_interval_ms: int = 3000
+    auto_offset_reset: str = "earliest"
+    fetch_max_bytes: int = 16 << 20
+    delay_samples: int = 20000  # how many recent delivery delays stats() keeps for p50/p99
+
+    def __post_init__(self):
+        check_range("max_poll_records", self.max_poll_records, 1, 100_000)
+        check_range("poll_timeout_ms", self.poll_timeout_ms, 1, 60_000)
+        check_range("session_timeout_ms", self.session_timeout_ms, 1000, 300_000)
+        check_range("heartbeat_interval_ms", self.heartbeat_interval_ms, 100, self.session_timeout_ms - 1)
+        check_range("max_poll_interval_ms", self.max_poll_interval_ms, 1000, 3_600_000)
+        check_choice("auto_offset_reset", self.auto_offset_reset, ["earliest", "latest"])
+        check_range("fetch_max_bytes", self.fetch_max_bytes, 1 << 16)
+        check_range("delay_samples", self.delay_samples, 1)
+
+
+class VitalsConsumer:
+    """``start()`` runs the loop in a daemon thread; ``stop()`` finishes the current batch, commits, leaves."""
+
+    def __init__(self, bootstrap: str, group_id: str, cache: VitalsCache, topic: str = VITALS_TOPIC,
+                 dlq_topic: str = DLQ_TOPIC, options: ConsumerOptions | None = None):
+        self.bootstrap, self.group_id, self.cache = bootstrap, group_id, cache
+        self.topic, self.dlq_topic = topic, dlq_topic
+        self.opts = options or ConsumerOptions()
+        self._stop = threading.Event()
+        self._crash = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._consumer: KafkaConsumer | None = None
+        self._dlq: KafkaProducer | None = None
+        self._delays: deque[float] = deque(maxlen=self.opts.delay_samples)
+        self._lag: int | None = None
+        self.counters: Counter[str] = Counter()
+        self.last_error: str | None = None
+        self.started_at: float | None = None
+        self.last_commit_at: float | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> "VitalsConsumer":
+        if self._thread is not None:
+            raise RuntimeError("VitalsConsumer already started")
+        o = self.opts
+        self._consumer = KafkaConsumer(
+            self.topic, bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
+            auto_offset_reset=o.auto_offset_reset, max_poll_records=o.max_poll_records,
+            max_poll_interval_ms=o.max_poll_interval_ms, session_timeout_ms=o.session_timeout_ms,
+            heartbeat_interval_ms=o.heartbeat_interval_ms, fetch_max_bytes=o.fetch_max_bytes,
+            max_partition_fetch_bytes=max(1 << 20, o.fetch_max_bytes // 4), client_id=f"medray-vitals-{self.group_id}")
+        self.started_at = time.time()
+        self._thread = threading.Thread(target=self._run, name=f"vitals-consumer-{self.group_id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Graceful: the in-flight batch is applied and committed, then the group is left."""
+        self._stop.set()
+        self._join(timeout_s)
+
+    def crash(self, timeout_s: float = 10.0) -> None:
+        """Simulate a crash: the next batch is applied to the cache, its offsets are never committed, and the
+        loop ends (the consumer group is left, as after a session timeout). The next member of the group gets
+        that batch again. Used by tests and drills; with no traffic it stops after ``timeout_s``.
+        """
+        self._crash.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        self.stop(timeout_s)
+
+    def _join(self, timeout_s: float) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                log.warning("vitals consumer thread did not stop within %.1fs", timeout_s)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ---- the loop ----------------------------------------------------------------------------------
+    def _run(self) -> None:
+        c = self._consumer
+        try:
+            while not self._stop.is_set():
+                try:
+                    records = c.poll(timeout_ms=self.opts.poll_timeout_ms)
+                    if records:
+                        self._handle(records)
+                    self._update_lag(c)
+                except Exception as e:  # the consumer must outlive broker hiccups and bugs in one batch
+                    self.counters["errors"] += 1
+                    self.last_error = f"{type(e).__name__}: {e}"[:300]
+                    log.warning("vitals consumer error (will retry): %s", self.last_error)
+                    self._stop.wait(0.5)
+        finally:
+            try:
+                c.close(autocommit=False)
+            finally:
+                if self._dlq is not None:
+                    self._dlq.close(timeout=5)
+
+    def _handle(self, records: dict) -> None:
+        readings, bad = [], []
+        append = readings.append
+        for msgs in records.values():
+            for m in msgs:
+                try:
+                    append(parse_message(m.value, m.key))
+                except InputError as e:
+                    bad.append((m, e))
+        now = time.time()
+        self.cache.apply_batch(readings, now)
+        self._delays.extend([now - r.ts_epoch for r in readings])
+        if bad:
+            try:
+                self._dead_letter(bad)
+            except Exception:
+                # Not committing would be useless without a rewind: go back to the batch start so the whole
+                # batch (dead letters included) is delivered again; the readings then count as duplicates.
+                for tp, msgs in records.items():
+                    self._consumer.seek(tp, msgs[0].offset)
+                raise
+            self.cache.record_invalid(e.reason for _, e in bad)
+        self.counters["messages"] += len(readings) + len(bad)
+        self.counters["batches"] += 1
+        if self._crash.is_set():
+            self._stop.set()
+            return  # simulated crash: applied, never committed
+        self._consumer.commit({tp: OffsetAndMetadata(msgs[-1].offset + 1, "", -1) for tp, msgs in records.items()})
+        self.last_commit_at = time.time()
+        self.counters["commits"] += 1
+
+    def _dead_letter(self, bad: list) -> None:
+        if self._dlq is None:
+            self._dlq = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
+                                      client_id=f"medray-vitals-dlq-{self.group_id}")
+        for m, e in bad:
+            body = {"reason": e.reason, "detail": e.detail, "topic": m.topic, "partition": m.partition,
+                    "offset": m.offset, "timestamp_ms": m.timestamp,
+                    "value_b64": None if m.value is None else base64.b64encode(m.value).decode()}
+            self._dlq.send(self.dlq_topic, key=m.key, value=json.dumps(body).encode(),
+                           headers=[("medray.reason", e.reason.encode())])
+        self._dlq.flush(timeout=10)
+        log.info("dead-lettered %d message(s): %s", len(bad), dict(Counter(e.reason for _, e in bad)))
+        self.counters["dead_lettered"] += len(bad)
+
+    def _update_lag(self, c: KafkaConsumer) -> None:
+        # Read the fetch position from the subscription state: the public ``position()`` may block on a
+        # coordinator round trip, which the hot loop must not do every poll.
+        lag, known = 0, False
+        try:
+            for tp in c.assignment():
+                hw, pos = c.highwater(tp), c._subscription.position(tp)
+                if hw is not None and pos is not None:
+                    lag += max(0, hw - pos.offset)
+                    known = True
+        except (KeyError, AttributeError):  # partition revoked mid-iteration / client internals changed
+            return
+        self._lag = lag if known else None
+
+    # ---- observation -------------------------------------------------------------------------------
+    def stats(self) -> dict:
+        """Counters, lag (messages behind the high watermark) and delivery delay (apply time - reading ts)."""
+        delays = sorted(self._delays)
+
+        def q(p: float) -> float | None:
+            return delays[min(len(delays) - 1, int(p * len(delays)))] if delays else None
+
+        return {"group_id": self.group_id, "topic": self.topic, "running": self.running, "lag": self._lag,
+                "delay_s_p50": q(0.50), "delay_s_p99": q(0.99), "delay_samples": len(delays),
+                "last_commit_at": self.last_commit_at, "last_error": self.last_error,
+                **{k: self.counters[k] for k in ("messages", "batches", "commits", "dead_lettered", "errors")},
+                "cache": self.cache.stats()}
+
+
+def committed_offsets(bootstrap: str, group_id: str, topic: str = VITALS_TOPIC) -> dict[int, int | None]:
+    """Committed offset per partition of ``topic`` for ``group_id`` (tests and operators)."""
+    c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
+    try:
+        parts = c.partitions_for_topic(topic) or set()
+        return {p: c.committed(TopicPartition(topic, p)) for p in sorted(parts)}
+    finally:
+        c.close(autocommit=False)

@@ -1,0 +1,97 @@
+"""VitalsCache: latest + rolling window, duplicate detection by (patient, ts), staleness, thread safety."""
+import threading
+from datetime import datetime, timedelta, timezone
+
+from medray.vitals.cache import VitalsCache
+from medray.vitals.schema import make_reading
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def _r(pid="P0001", s=0.0, hr=70):
+    return make_reading(pid, T0 + timedelta(seconds=s), hr, 97, 36.8, 0.2)
+
+
+def test_latest_window_and_counters():
+    c = VitalsCache(window_s=10.0)
+    assert c.apply_batch([_r(s=i, hr=60 + i) for i in range(30)]) == (30, 0)
+    assert c.latest("P0001").heart_rate == 89
+    w = c.window("P0001")
+    assert [r.heart_rate for r in w] == list(range(79, 90))  # ts 19..29: within 10 s of the latest
+    assert c.latest("nobody") is None and c.window("nobody") == [] and c.staleness_s("nobody") is None
+    s = c.stats(now=_r(s=31).ts_epoch)
+    assert (s["patients"], s["applied"], s["duplicates"], s["invalid"]) == (1, 30, 0, 0)
+    assert s["age_s_max"] == 2.0
+
+
+def test_duplicates_by_patient_and_ts_are_counted_not_applied():
+    c = VitalsCache()
+    c.apply_batch([_r(s=1), _r(s=2), _r("P0002", s=1)])
+    assert c.apply_batch([_r(s=1, hr=99), _r(s=2), _r(s=3)]) == (1, 2)
+    assert c.latest("P0001").ts_epoch == _r(s=3).ts_epoch
+    assert c.window("P0001")[0].heart_rate == 70  # the duplicate did not overwrite the first delivery
+    assert (c.applied, c.duplicates) == (4, 2)
+
+
+def test_out_of_order_reading_goes_into_window_not_latest():
+    c = VitalsCache(window_s=60.0)
+    c.apply_batch([_r(s=10), _r(s=30)])
+    c.apply_batch([_r(s=20, hr=111)])
+    assert c.latest("P0001").heart_rate == 70
+    assert [r.ts_epoch - T0.timestamp() for r in c.window("P0001")] == [10, 20, 30]
+
+
+def test_readings_older_than_dedup_horizon_are_late():
+    c = VitalsCache(dedup_horizon=5)
+    c.apply_batch([_r(s=i) for i in range(10)])
+    assert c.apply_batch([_r(s=2)]) == (0, 1)   # forgotten ts: cannot tell, counted as late
+    assert c.apply_batch([_r(s=8)]) == (0, 1)   # remembered ts: duplicate
+    assert (c.applied, c.duplicates, c.late) == (10, 1, 1)
+    assert len(c.seen("P0001")) == 5
+
+
+def test_staleness_and_snapshot():
+    now = [_r(s=5).ts_epoch]
+    c = VitalsCache(clock=lambda: now[0])
+    c.apply_batch([_r(s=1, hr=60), _r(s=2, hr=80)])
+    assert c.staleness_s("P0001") == 3.0
+    snap = c.snapshot("P0001")
+    assert snap["latest"]["heart_rate"] == 80 and snap["latest"]["ts"] == "2026-01-01T00:00:02.000Z"
+    assert snap["window"]["n"] == 2 and snap["window"]["heart_rate"] == {"mean": 70.0, "min": 60, "max": 80}
+    assert snap["staleness_s"] == 3.0
+    assert c.snapshot("nobody") is None
+
+
+def test_invalid_counted_by_reason():
+    c = VitalsCache()
+    c.record_invalid(["not_json", "out_of_range", "not_json"])
+    assert c.stats()["invalid_by_reason"] == {"not_json": 2, "out_of_range": 1} and c.invalid == 3
+
+
+def test_concurrent_writers_and_readers_lose_nothing():
+    c = VitalsCache(window_s=1e9, window_max=10_000)
+    errors = []
+
+    def write(pid):
+        for b in range(20):
+            c.apply_batch([_r(pid, s=b * 50 + i) for i in range(50)])
+
+    def read():
+        for _ in range(200):
+            try:
+                for pid in c.patients():
+                    w = c.window(pid)
+                    assert all(a.ts_epoch < b.ts_epoch for a, b in zip(w, w[1:]))
+                    c.snapshot(pid)
+            except Exception as e:  # surfaced below; a thread exception would otherwise be lost
+                errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(f"P{i:04d}",)) for i in range(4)]
+    threads += [threading.Thread(target=read) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert c.applied == 4 * 1000 and c.duplicates == 0
+    assert all(len(c.window(f"P{i:04d}")) == 1000 for i in range(4))

@@ -1,0 +1,102 @@
+"""Vitals message schema v1: round trip, documented ranges, and one typed reason per kind of bad message."""
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from medray.config import InputError
+from medray.vitals.schema import (RANGES, VITALS_FIELDS, encode_message, make_reading, parse_message)
+
+GOOD = {"v": 1, "patient_id": "P0001", "ts": "2026-01-01T12:00:00.250Z", "heart_rate": 72, "spo2": 98,
+        "temperature": 36.8, "mobility": 0.2}
+
+
+def _msg(**changes) -> bytes:
+    d = {**GOOD, **changes}
+    return json.dumps({k: v for k, v in d.items() if v is not ...}).encode()
+
+
+def _reason(value: bytes, key: bytes | None = None) -> str:
+    with pytest.raises(InputError) as ei:
+        parse_message(value, key)
+    return ei.value.reason
+
+
+def test_parse_good_message_and_round_trip():
+    r = parse_message(_msg(), b"P0001")
+    assert r.patient_id == "P0001" and r.as_vector() == (72, 98, 36.8, 0.2)
+    assert r.ts == datetime(2026, 1, 1, 12, 0, 0, 250000, tzinfo=timezone.utc)
+    assert r.ts_epoch == r.ts.timestamp()
+    key, value = encode_message(r)
+    assert key == b"P0001"
+    assert parse_message(value, key) == r
+    assert json.loads(value)["ts"] == "2026-01-01T12:00:00.250Z"
+
+
+def test_plus_zero_offset_is_utc_too():
+    assert parse_message(_msg(ts="2026-01-01T12:00:00+00:00")).ts.hour == 12
+
+
+@pytest.mark.parametrize("name", VITALS_FIELDS)
+def test_range_bounds_are_inclusive_and_outside_is_refused(name):
+    lo, hi = RANGES[name]
+    assert getattr(parse_message(_msg(**{name: lo})), name) == lo
+    assert getattr(parse_message(_msg(**{name: hi})), name) == hi
+    span = hi - lo
+    for bad in (lo - 0.01 * span, hi + 0.01 * span):
+        with pytest.raises(InputError) as ei:
+            parse_message(_msg(**{name: bad}))
+        assert ei.value.reason == "out_of_range"
+        assert name in ei.value.detail and str(lo) in ei.value.detail and str(hi) in ei.value.detail
+
+
+def test_documented_ranges():
+    assert RANGES == {"heart_rate": (20.0, 250.0), "spo2": (50.0, 100.0), "temperature": (25.0, 45.0),
+                      "mobility": (0.0, 1.0)}
+
+
+@pytest.mark.parametrize("value, reason", [
+    (b"\xff\xfe not json", "not_json"),
+    (b"{\"v\": 1,", "not_json"),
+    (None, "not_json"),
+    (b"[1, 2]", "not_object"),
+    (b"x" * 5000, "too_large"),
+    (_msg(v=2), "unsupported_version"),
+    (_msg(v=True), "unsupported_version"),
+    (_msg(spo2=...), "missing_field"),
+    (_msg(extra=1), "unknown_field"),
+    (_msg(patient_id="John Smith"), "bad_patient_id"),
+    (_msg(patient_id=42), "bad_patient_id"),
+    (_msg(ts="yesterday"), "bad_ts"),
+    (_msg(ts="2026-01-01T12:00:00"), "bad_ts"),          # naive: refused, not guessed
+    (_msg(ts="2026-01-01T12:00:00+02:00"), "bad_ts"),    # UTC only
+    (_msg(ts=1767268800), "bad_ts"),
+    (_msg(heart_rate="72"), "bad_type"),
+    (_msg(mobility=True), "bad_type"),
+    (_msg(heart_rate=None), "bad_type"),
+    (b'{"v":1,"patient_id":"P0001","ts":"2026-01-01T12:00:00Z","heart_rate":NaN,"spo2":98,'
+     b'"temperature":36.8,"mobility":0.2}', "out_of_range"),
+    (b'{"v":1,"patient_id":"P0001","ts":"2026-01-01T12:00:00Z","heart_rate":72,"spo2":98,'
+     b'"temperature":Infinity,"mobility":0.2}', "out_of_range"),
+])
+def test_bad_messages_have_typed_reasons(value, reason):
+    assert _reason(value) == reason
+
+
+def test_key_must_match_patient_id():
+    assert _reason(_msg(), b"P0002") == "key_mismatch"
+
+
+def test_errors_never_echo_the_patient_id():
+    with pytest.raises(InputError) as ei:
+        parse_message(_msg(patient_id="Jane Doe 1970-01-01"))
+    assert "Jane" not in str(ei.value)
+
+
+def test_make_reading_validates_like_parse():
+    ts = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert make_reading("P1", ts, 60, 95, 37.0, 0.5).as_vector() == (60, 95, 37.0, 0.5)
+    with pytest.raises(InputError, match="spo2"):
+        make_reading("P1", ts, 60, 101, 37.0, 0.5)
+    with pytest.raises(InputError):
+        make_reading("P1", datetime(2026, 1, 1), 60, 95, 37.0, 0.5)
