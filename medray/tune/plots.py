@@ -19,47 +19,47 @@ def _pyplot():
     return plt
 
 
-def _measured(row: dict[str, Any], metric: str) -> tuple[float, str]:
-    """Test-split value when the trial was evaluated, else its best validation value."""
-    v = row.get(f"test_{metric}", math.nan)
-    if not math.isnan(v):
-        return v, "test"
-    return row.get(f"val_{metric}", math.nan), "val"
+def _limits(ax, values: list[float]) -> None:
+    """Zoom the y axis to the bars (PSNR bars from 0 hide every difference), padding at least 5 %."""
+    finite = [v for v in values if not math.isnan(v)]
+    if finite:
+        lo, hi = min(finite), max(finite)
+        pad = max((hi - lo) * 0.3, abs(hi) * 0.05, 1e-3)
+        ax.set_ylim(lo - pad, hi + pad)
+
+
+def _bars(ax, labels: list[str], values: list[float], **style) -> None:
+    bars = ax.bar(range(len(labels)), [0.0 if math.isnan(v) else v for v in values], **style)
+    ax.bar_label(bars, ["n/a" if math.isnan(v) else f"{v:.3g}" for v in values], fontsize=7)
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    ax.set_xlim(-0.6, len(labels) - 0.4)
 
 
 def ablation_plot(rows: list[dict[str, Any]], space: SweepSpace, path: Path) -> Path:
+    """Test-split PSNR/SSIM per variant with bicubic (same split) as a line; paper numbers in their own panels.
+    Only test-split values are drawn, so every bar and the bicubic line measure the same slices."""
     plt = _pyplot()
     labels = [r.get("label", r["variant"]) for r in rows]
     has_paper = any(f"paper_{m}" in r for r in rows for m in ("psnr", "ssim"))
     ref = bicubic_reference(rows)
     metrics = ("psnr", "ssim")
     ncols = 2 if has_paper else 1
-    fig, axes = plt.subplots(len(metrics), ncols, figsize=(6.5 * ncols, 3.2 * len(metrics) + 1.2), squeeze=False)
+    fig, axes = plt.subplots(len(metrics), ncols, figsize=(6.5 * ncols, 3.4 * len(metrics) + 1.2), squeeze=False)
     for i, m in enumerate(metrics):
         ax = axes[i][0]
-        vals = [_measured(r, m) for r in rows]
-        ax.bar(range(len(rows)), [v for v, _ in vals], color="tab:blue")
-        split = "test" if all(s == "test" for _, s in vals) else "test/val"
+        vals = [r.get(f"test_{m}", math.nan) for r in rows]
+        _bars(ax, labels, vals, color="tab:blue")
         if m in ref:
             ax.axhline(ref[m], color="tab:red", ls="--", label=f"bicubic {ref[m]:.3f}")
-            ax.legend(loc="lower right", fontsize=8)
-        finite = [v for v, _ in vals if not math.isnan(v)] + ([ref[m]] if m in ref else [])
-        if finite:
-            lo, hi = min(finite), max(finite)
-            pad = (hi - lo) * 0.3 or abs(hi) * 0.05 or 0.1
-            ax.set_ylim(lo - pad, hi + pad)
-        ax.set_title(f"medray (data used): {split} {m.upper()}", fontsize=10)
-        ax.set_xticks(range(len(rows)), labels, rotation=30, ha="right", fontsize=8)
+            ax.legend(loc="upper right", fontsize=7, framealpha=0.9)
+        _limits(ax, vals + ([ref[m]] if m in ref else []))
+        ax.set_title(f"medray (data used): test {m.upper()}", fontsize=10)
         if has_paper:
             ax = axes[i][1]
             pv = [r.get(f"paper_{m}", math.nan) for r in rows]
-            ax.bar(range(len(rows)), pv, color="tab:gray", hatch="//")
-            finite = [v for v in pv if not math.isnan(v)]
-            if finite:
-                pad = (max(finite) - min(finite)) * 0.3 or 0.1
-                ax.set_ylim(min(finite) - pad, max(finite) + pad)
+            _bars(ax, labels, pv, color="tab:gray", hatch="//")
+            _limits(ax, pv)
             ax.set_title(f"paper (BraTS 2021), reported {m.upper()} — not measured here", fontsize=10)
-            ax.set_xticks(range(len(rows)), labels, rotation=30, ha="right", fontsize=8)
     fig.suptitle(f"{space.name}: {space.description}"[:110], fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

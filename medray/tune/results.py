@@ -71,6 +71,10 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return str(v)
 
 
+def _delta(v: float) -> str:
+    return "–" if math.isnan(v) else f"{v:+.3f}"
+
+
 def bicubic_reference(rows: list[dict[str, Any]]) -> dict[str, float]:
     """Bicubic on the same test split: identical for every trial, so take the first trial that evaluated."""
     for r in rows:
@@ -99,6 +103,11 @@ def markdown_table(rows: list[dict[str, Any]], space: SweepSpace) -> str:
     head += ["medray (data used) val PSNR", "val SSIM", "test PSNR", "test SSIM", "NCC", "MI", "SF", "MG"]
     if ref:
         head += ["Δ PSNR vs bicubic"]
+    # ablations: the first variant (the full model) is what each removal is measured against
+    first = space.variants[0].name if space.variants else None
+    base_row = next((r for r in rows if first and r.get("variant") == first), None)
+    if base_row is not None:
+        head += [f"Δ PSNR vs {base_row.get('label', first)}", "Δ SSIM"]
     head += [f"paper (BraTS 2021) {k[6:].upper()}" for k in paper_keys]
     head += ["status", "best checkpoint"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -106,7 +115,9 @@ def markdown_table(rows: list[dict[str, Any]], space: SweepSpace) -> str:
         cells = ([r.get("label", r["variant"])] if "variant" in r else []) + [_fmt(r.get(k)) for k in params]
         cells += [_fmt(r[k]) for k in MEASURED]
         if ref:
-            cells += [_fmt(r["test_psnr"] - ref["psnr"]) if not math.isnan(r["test_psnr"]) else "–"]
+            cells += [_delta(r["test_psnr"] - ref["psnr"])]
+        if base_row is not None:
+            cells += [_delta(r["test_psnr"] - base_row["test_psnr"]), _delta(r["test_ssim"] - base_row["test_ssim"])]
         cells += [_fmt(r[k]) if k in r else "–" for k in paper_keys]
         cells += [r["status"] + (f" ({r['launches']} launches)" if r["launches"] > 1 else ""),
                   f"`{r['best_checkpoint']}`" if r["best_checkpoint"] else "–"]

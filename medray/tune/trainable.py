@@ -69,7 +69,6 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     import ray.tune
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    from medray.train.evaluate import evaluate_checkpoint
     from medray.train.options import RunOptions, TrainConfig
     from medray.train.run import build_trainer
 
@@ -90,6 +89,8 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         final["best_checkpoint"] = ""
         ray.tune.report(final)
         return
+    from medray.train.evaluate import evaluate_checkpoint
+
     eval_dir = Path(setup.evals_dir) / trial_id / "test"
     evaluate_checkpoint(checkpoint=Path(best.path), shards=Path(setup.shards), split="test", out=eval_dir)
     report = json.loads((eval_dir / "metrics.json").read_text())
