@@ -158,6 +158,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # ~10 s: a child interpreter, and the group waits out the killed member's session
 def test_consumer_process_killed_mid_stream_and_restarted_loses_nothing(kafka_bootstrap, unique_topic, tmp_path):
     topic, dlq = _topics(kafka_bootstrap, unique_topic)
     readings = list(generate_readings(patients=4, hz=10, count=4000, seed=4))

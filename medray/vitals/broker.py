@@ -44,6 +44,16 @@ def free_port(host: str = HOST) -> int:
         return s.getsockname()[1]
 
 
+def _port_free(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine; a listener is not
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def broker_command(port: int, host: str = HOST) -> list[str]:
     url = f"tcp://{host}:{port}"
     return [str(tansu_path()), "broker", "--storage-engine", "memory://tansu/",
@@ -112,13 +122,17 @@ def start_broker(port: int | None = None, timeout_s: float = 20.0, log_path: Pat
     for _ in range(attempts):
         p = port if port is not None else free_port()
         check_range("port", p, 1, 65535)
+        if not _port_free(p):
+            # Otherwise the readiness probe would happily talk to whatever already listens there.
+            last = f"127.0.0.1:{p} is already in use"
+            continue
         logf = Path(log_path) if log_path else Path(tempfile.gettempdir()) / f"medray-tansu-{p}.log"
         with open(logf, "wb") as out:
             proc = subprocess.Popen(broker_command(p), stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and proc.poll() is None:
-            if kafka_ready(HOST, p):
+            if kafka_ready(HOST, p) and proc.poll() is None:
                 log.info("tansu ready at %s:%d (pid %d)", HOST, p, proc.pid)
                 return BrokerProcess(f"{HOST}:{p}", p, proc.pid, logf, proc)
             time.sleep(0.05)
@@ -159,9 +173,9 @@ def run_broker_foreground(port: int = 9092) -> int:
     """``medray broker``: run tansu with the medray topics until Ctrl-C / SIGTERM."""
     from medray.vitals.schema import DLQ_TOPIC, VITALS_TOPIC
 
-    broker = start_broker(port=port)
     stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))  # before tansu exists, so it is always stopped
+    broker = start_broker(port=port)
     try:
         created = ensure_topics(broker.bootstrap, [VITALS_TOPIC, DLQ_TOPIC])
         print(f"medray broker: tansu pid {broker.pid} at {broker.bootstrap} (memory storage; "
