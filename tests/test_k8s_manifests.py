@@ -1,0 +1,297 @@
+"""k8s/ as a platform team applies it: every rendered overlay validates against the vendored CRD schemas, and
+what the manifests say agrees with the code they run (CLI, Serve builder, configs, Kafka names, image tags)."""
+from __future__ import annotations
+
+import copy
+import shlex
+import subprocess
+import sys
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.k8s_render import render
+from tests.k8s_validate import validate
+
+ROOT = Path(__file__).resolve().parents[1]
+PLATFORM = {"cpu-dev": ROOT / "k8s/overlays/cpu-dev", "gpu-prod": ROOT / "k8s/overlays/gpu-prod"}
+JOBS = {name: path / "jobs" for name, path in PLATFORM.items()}
+ALL = {**PLATFORM, **{f"{n}/jobs": p for n, p in JOBS.items()}}
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+@lru_cache(maxsize=None)
+def rendered(path: Path) -> tuple:
+    return tuple(render(path))
+
+
+def one(objs, kind, name=None) -> dict:
+    hits = [o for o in objs if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+    assert len(hits) == 1, f"expected one {kind} {name or ''}, found {len(hits)}"
+    return hits[0]
+
+
+def clusters(objs):
+    """(where, RayCluster spec) for the jobs cluster and the Serve cluster."""
+    return [("RayCluster", one(objs, "RayCluster")["spec"]),
+            ("RayService", one(objs, "RayService")["spec"]["rayClusterConfig"])]
+
+
+def pods(spec):
+    yield "head", spec["headGroupSpec"]
+    for g in spec["workerGroupSpecs"]:
+        yield g["groupName"], g
+
+
+def serve_config(objs) -> dict:
+    return yaml.safe_load(one(objs, "RayService")["spec"]["serveConfigV2"])
+
+
+@pytest.mark.parametrize("overlay", sorted(ALL))
+def test_every_rendered_manifest_validates_against_its_crd_schema(overlay):
+    objs = rendered(ALL[overlay])
+    assert objs
+    errors = [e for o in objs for e in validate(o)]
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("overlay", sorted(PLATFORM))
+def test_platform_overlay_has_the_objects_platform_teams_expect(overlay):
+    objs = rendered(PLATFORM[overlay])
+    kinds = sorted(o["kind"] for o in objs)
+    for kind in ("RayCluster", "RayService", "Kafka", "KafkaNodePool", "KafkaUser", "PersistentVolumeClaim"):
+        assert kind in kinds, f"{overlay}: no {kind}"
+    assert {o["metadata"]["name"] for o in objs if o["kind"] == "KafkaTopic"} == {"medray.vitals", "medray.vitals.dlq"}
+    assert all(o["metadata"].get("namespace") for o in objs), "every object gets the overlay's namespace"
+    assert {o["apiVersion"] for o in objs if o["kind"].startswith("Ray")} == {"ray.io/v1"}
+    assert {o["apiVersion"] for o in objs if o["kind"].startswith("Kafka")} == {"kafka.strimzi.io/v1"}
+
+
+@pytest.mark.parametrize("overlay", sorted(PLATFORM))
+def test_ray_clusters_autoscale_v2_with_cpu_and_gpu_groups_sized_and_scraped(overlay):
+    for where, spec in clusters(rendered(PLATFORM[overlay])):
+        assert spec["enableInTreeAutoscaling"] is True and spec["autoscalerOptions"]["version"] == "v2", where
+        assert [g["groupName"] for g in spec["workerGroupSpecs"]] == ["cpu-workers", "gpu-workers"], where
+        for group, g in pods(spec):
+            c = g["template"]["spec"]["containers"][0]
+            for field in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(c["resources"][field]), f"{where} {group}: resources.{field}"
+            assert {"name": "metrics", "containerPort": 8080} in c["ports"], f"{where} {group}: metrics port"
+            assert g["rayStartParams"]["metrics-export-port"] == "8080", f"{where} {group}"
+        gpu = spec["workerGroupSpecs"][1]
+        assert gpu["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+        assert spec["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0", f"{where}: work stays off the head"
+    prod = one(rendered(PLATFORM["gpu-prod"]), "RayCluster")["spec"]["workerGroupSpecs"][1]
+    assert prod["maxReplicas"] > 0, "gpu-prod must be able to add GPU workers"
+
+
+def test_rayservice_uses_serveconfigv2_gcs_ft_redis_probes_and_token_secret():
+    for overlay in PLATFORM:
+        objs = rendered(PLATFORM[overlay])
+        svc = one(objs, "RayService")["spec"]
+        assert "serveConfig" not in svc and svc["serveConfigV2"]
+        ft = svc["rayClusterConfig"]["gcsFaultToleranceOptions"]
+        redis = one(objs, "Service", "medray-redis")
+        host, port = ft["redisAddress"].split(":")
+        assert host == redis["metadata"]["name"] and int(port) == redis["spec"]["ports"][0]["port"]
+        assert ft["redisPassword"]["valueFrom"]["secretKeyRef"] == {"name": "medray-redis", "key": "password"}
+        for group, g in pods(svc["rayClusterConfig"]):
+            c = g["template"]["spec"]["containers"][0]
+            assert c.get("readinessProbe") and c.get("livenessProbe"), f"{overlay} {group}: probes"
+            token = [e for e in c["env"] if e["name"] == "MEDRAY_API_TOKEN"]
+            assert token and token[0]["valueFrom"]["secretKeyRef"]["name"] == "medray-api-token", group
+            if group != "head":  # KubeRay's rule: a Serve worker is ready only when its proxy answers
+                assert "8000/-/healthz" in " ".join(c["readinessProbe"]["exec"]["command"])
+
+
+@pytest.mark.parametrize("overlay", sorted(PLATFORM))
+def test_serve_config_v2_parses_and_its_import_path_is_the_project_builder(overlay):
+    from ray.serve._private.build_app import build_app
+    from ray.serve.schema import ServeDeploySchema
+
+    import medray.serve.builders as mb
+    import serve_apps.builders
+
+    raw = serve_config(rendered(PLATFORM[overlay]))
+    schema = ServeDeploySchema.model_validate(raw)
+    assert [a.name for a in schema.applications] == ["medray"]
+    app = schema.applications[0]
+    module, _, attr = app.import_path.partition(":")
+    assert module == "serve_apps.builders", "serveConfigV2 points at the project's builders module"
+    builder = getattr(__import__(module, fromlist=[attr]), attr)
+    assert callable(builder) and builder is serve_apps.builders.build_medray_app
+    args = mb.MedrayAppArgs.model_validate(app.args)  # extra="forbid": a misspelt arg fails here
+    # Build the deployment graph (no actors start) to check each configured deployment exists in the app.
+    # The checkpoint lives on the cluster's volume, so only its existence check is skipped here.
+    saved = mb.check_checkpoint_setting
+    mb.check_checkpoint_setting = lambda *a, **k: None
+    try:
+        built = build_app(builder(args), name=app.name)
+    finally:
+        mb.check_checkpoint_setting = saved
+    names = {d.name for d in built.deployments}
+    configured = {d.name for d in app.deployments}
+    assert configured <= names, f"serveConfigV2 configures {sorted(configured - names)}, app has {sorted(names)}"
+    for d in app.deployments:
+        assert d.num_replicas is not None or d.autoscaling_config, f"{d.name}: replicas or autoscaling"
+    assert args.checkpoint.startswith("/mnt/medray/"), "the served model comes from the shared volume"
+
+
+@pytest.mark.parametrize("overlay", sorted(PLATFORM))
+def test_serve_kafka_bootstrap_and_topics_agree_with_strimzi_objects(overlay):
+    from medray.vitals.schema import DLQ_TOPIC, VITALS_TOPIC
+
+    objs = rendered(PLATFORM[overlay])
+    kafka = one(objs, "Kafka")
+    name = kafka["metadata"]["name"]
+    plain = [ln for ln in kafka["spec"]["kafka"]["listeners"] if not ln["tls"] and "authentication" not in ln]
+    args = serve_config(objs)["applications"][0]["args"]
+    assert args["kafka_bootstrap"] == f"{name}-kafka-bootstrap:{plain[0]['port']}"
+    topics = {o["metadata"]["name"]: o for o in objs if o["kind"] == "KafkaTopic"}
+    assert args["vitals_topic"] == VITALS_TOPIC and {VITALS_TOPIC, DLQ_TOPIC} <= set(topics)
+    pools = [o for o in objs if o["kind"] == "KafkaNodePool"]
+    for o in [*topics.values(), *pools, one(objs, "KafkaUser")]:
+        assert o["metadata"]["labels"]["strimzi.io/cluster"] == name, o["metadata"]["name"]
+    brokers = sum(p["spec"]["replicas"] for p in pools if "broker" in p["spec"]["roles"])
+    for t in topics.values():
+        assert t["spec"]["replicas"] <= brokers, f"{t['metadata']['name']}: more replicas than brokers"
+    acls = one(objs, "KafkaUser")["spec"]["authorization"]["acls"]
+    assert {a["resource"]["name"] for a in acls if a["resource"]["type"] == "topic"} == {VITALS_TOPIC, DLQ_TOPIC}
+    assert {a["resource"]["name"] for a in acls if a["resource"]["type"] == "group"} == {args["vitals_group"]}
+
+
+def _entrypoints():
+    for overlay, path in JOBS.items():
+        for job in rendered(path):
+            yield overlay, job["metadata"]["name"], shlex.split(job["spec"]["entrypoint"])
+
+
+@pytest.mark.parametrize("overlay,job,argv", list(_entrypoints()), ids=lambda v: v if isinstance(v, str) else "")
+def test_rayjob_entrypoint_is_a_medray_command_that_parses(overlay, job, argv):
+    from medray.cli import build_parser
+
+    assert argv[0] == "medray", f"{job}: entrypoint must run the medray CLI, got {argv[0]!r}"
+    try:
+        args = build_parser().parse_args(argv[1:])
+    except SystemExit:  # argparse has printed why (unknown flag, bad value, missing required flag)
+        pytest.fail(f"{overlay} {job}: entrypoint {shlex.join(argv)!r} is not a valid medray command line")
+    assert job == f"medray-{args.command}"
+
+
+def test_rayjob_subcommands_answer_help():
+    subs = sorted({argv[1] for _, _, argv in _entrypoints()})
+    assert subs == ["ingest", "train", "tune"]
+    medray = Path(sys.executable).with_name("medray")
+    for sub in subs:
+        out = subprocess.run([str(medray), sub, "--help"], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and f"usage: medray {sub}" in out.stdout, out.stderr
+
+
+@pytest.mark.parametrize("overlay", sorted(PLATFORM))
+def test_entrypoint_files_are_mounted_on_the_head_and_load(overlay, tmp_path):
+    from medray.train.options import config_from_sources
+    from medray.tune.space import load_space
+
+    objs = rendered(PLATFORM[overlay])
+    head = one(objs, "RayCluster")["spec"]["headGroupSpec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in head["volumes"]}
+    mounts = {m["mountPath"]: volumes[m["name"]] for m in head["containers"][0]["volumeMounts"]}
+    storage = [p for p, v in mounts.items() if v.get("persistentVolumeClaim")]
+    for _, _, argv in (e for e in _entrypoints() if e[0] == overlay):
+        for flag, value in zip(argv, argv[1:] + [""]):
+            path = value if flag.startswith("--") else flag
+            if path.startswith("/etc/medray/"):
+                directory, key = path.rsplit("/", 1)
+                vol = mounts[directory]
+                if "configMap" in vol:
+                    cm = one(objs, "ConfigMap", vol["configMap"]["name"])
+                    assert key in cm["data"], f"{path}: no key {key} in ConfigMap {cm['metadata']['name']}"
+                    text = cm["data"][key]
+                    tmp = tmp_path / key
+                    tmp.write_text(text)
+                    (config_from_sources if "train" in directory else load_space)(tmp)
+                else:
+                    assert vol["secret"]["secretName"] == "medray-salt"
+            elif path.startswith("/mnt/"):
+                assert any(path.startswith(p + "/") for p in storage), f"{path} is not on the shared volume"
+        if argv[1] == "train":  # Ray Train's storage_path: the same volume on every pod of the cluster
+            storage_path = argv[argv.index("--storage") + 1]
+            for group, g in pods(one(objs, "RayCluster")["spec"]):
+                paths = [m["mountPath"] for m in g["template"]["spec"]["containers"][0]["volumeMounts"]]
+                assert any(storage_path.startswith(p + "/") for p in paths), f"{group} lacks {storage_path}"
+
+
+def test_gpu_prod_trains_on_gpus_and_sweeps_with_gpu_trials():
+    argvs = {job: argv for overlay, job, argv in _entrypoints() if overlay == "gpu-prod"}
+    assert "--use-gpu" in argvs["medray-train"]
+    assert argvs["medray-tune"][2].endswith("_gpu.yaml")
+
+
+def _secret_refs(node):
+    if isinstance(node, dict):
+        if "secretName" in node:
+            yield node["secretName"]
+        if "secretKeyRef" in node:
+            yield node["secretKeyRef"]["name"]
+        for v in node.values():
+            yield from _secret_refs(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _secret_refs(v)
+
+
+def test_secrets_not_rendered_by_gpu_prod_are_documented():
+    objs = rendered(PLATFORM["gpu-prod"])
+    referenced = set(_secret_refs(list(objs)))
+    created = {o["metadata"]["name"] for o in objs if o["kind"] == "Secret"}
+    doc = (ROOT / "docs/deploy.md").read_text()
+    assert referenced == {"medray-redis", "medray-api-token", "medray-salt"}
+    for name in referenced - created:
+        assert f"kubectl -n medray create secret generic {name}" in doc, f"docs/deploy.md must say how to create {name}"
+
+
+def test_image_tag_ray_version_and_python_agree_across_files():
+    base = yaml.safe_load((ROOT / "k8s/base/kustomization.yaml").read_text())
+    (image,) = base["images"]
+    tag = image["newTag"]
+    assert tag == PYPROJECT["project"]["version"], "image tag = medray version"
+    ray_pin = next(d for d in PYPROJECT["project"]["dependencies"] if d.startswith("ray["))
+    ray_version = ray_pin.split("==")[1]
+    torch_version = next(d for d in PYPROJECT["project"]["dependencies"] if d.startswith("torch==")).split("==")[1]
+    for overlay, path in PLATFORM.items():
+        images = {c["image"] for _, spec in clusters(rendered(path)) for _, g in pods(spec)
+                  for c in g["template"]["spec"]["containers"]}
+        assert len(images) == 1, f"{overlay}: one image for every Ray pod, got {images}"
+        flavour = "cuda" if overlay == "gpu-prod" else "cpu"
+        assert images == {f"medray-{flavour}:{tag}"}
+        for _, spec in clusters(rendered(path)):
+            assert spec["rayVersion"] == ray_version
+    doc = (ROOT / "docs/deploy.md").read_text()
+    for flavour, base_suffix in (("cpu", "cpu"), ("cuda", "gpu")):
+        df = (ROOT / f"docker/Dockerfile.{flavour}").read_text()
+        assert f"ARG RAY_VERSION={ray_version}\n" in df
+        assert f"FROM rayproject/ray:${{RAY_VERSION}}-py311-{base_suffix}\n" in df
+        assert f"ARG TORCH_VERSION={torch_version}\n" in df
+        assert f"-t medray-{flavour}:{tag} ." in df and f"-t medray-{flavour}:{tag} ." in doc
+    assert PYPROJECT["project"]["requires-python"].startswith(">=3.11"), "py311 base images"
+
+
+def test_operator_versions_agree_between_values_docs_and_vendored_schemas():
+    provenance = (ROOT / "tests/k8s_schemas/PROVENANCE.md").read_text()
+    doc = (ROOT / "docs/deploy.md").read_text()
+    kuberay = yaml.safe_load((ROOT / "cluster/kuberay-operator.values.yaml").read_text())
+    assert kuberay["image"]["tag"] == "v1.7.0" and "KubeRay v1.7.0" in provenance and "--version 1.7.0" in doc
+    assert "Strimzi 1.2.0" in provenance and "--version 1.2.0" in doc
+    assert set(kuberay["watchNamespace"]) == {o["metadata"]["namespace"] for p in PLATFORM.values()
+                                             for o in rendered(p)}
+
+
+def test_local_cluster_config_is_a_valid_ray_cluster_launcher_config():
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    cfg = yaml.safe_load((ROOT / "cluster/local.yaml").read_text())
+    assert cfg["provider"]["type"] == "local" and cfg["max_workers"] == 0
+    validate_config(prepare_config(copy.deepcopy(cfg)))
