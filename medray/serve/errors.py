@@ -8,7 +8,7 @@ from __future__ import annotations
 from medray.config import ConfigError, InputError
 
 # InputError reasons that are not "undecodable body" (400) but a more specific status.
-_REASON_STATUS = {"too_large": 413, "unsupported": 415}
+_REASON_STATUS = {"too_large": 413, "unsupported": 415, "bad_alpha": 422, "bad_channels": 422}
 
 
 class HTTPError(Exception):
@@ -45,7 +45,9 @@ def not_found(detail: str) -> HTTPError:
 
 
 def to_http(exc: BaseException) -> HTTPError | None:
-    """Map medray's typed errors to HTTPError; None for anything else (a real bug → 500)."""
+    """Map medray's typed errors to HTTPError; None for anything else (a real bug → 500). An error raised
+    inside another replica arrives wrapped (RayTaskError); its ``cause`` is the original."""
+    exc = getattr(exc, "cause", None) or exc
     if isinstance(exc, HTTPError):
         return exc
     if isinstance(exc, InputError):

@@ -62,3 +62,19 @@ def encode_png_array(img: np.ndarray, bits: int) -> bytes:
 def encode_png(dec: Decoded, out: np.ndarray, scale: int, description: str) -> bytes:
     """``out`` is [1, 1, H*s, W*s]; the description is not stored (PNG text chunks are not read by viewers)."""
     return encode_png_array(out[0, 0], dec.meta["bits"])
+
+
+def decode_label_png(body: bytes, limits: CodecLimits) -> np.ndarray:
+    """A label-map PNG (8-bit grey or palette, raw label values, e.g. BraTS 0/1/2/4) → uint8 [H, W]."""
+    width, height, _ = _ihdr(body)
+    limits.check_voxels(width * height, "PNG mask")
+    try:
+        with Image.open(io.BytesIO(body)) as im:
+            im.load()
+            if im.mode not in ("L", "P", "1"):
+                raise InputError("bad_mask", f"mask PNG mode {im.mode!r}; use an 8-bit grey or palette label map")
+            return np.asarray(im, dtype=np.uint8).copy()
+    except InputError:
+        raise
+    except Exception as e:
+        raise InputError("corrupt", f"mask PNG could not be decoded: {type(e).__name__}: {e}") from None

@@ -1,0 +1,234 @@
+"""The HTTP ingress (FastAPI on Ray Serve). It validates, decodes and encodes; the models live in their own
+deployments (enhancer, synthesizer) and the vitals in theirs. Errors are JSON ``{"error", "detail"}``.
+
+Nothing here logs a patient identifier: the patient id is a pseudonym already, and it is still kept out of logs.
+"""
+
+import asyncio
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from ray import serve
+
+from medray.config import InputError, check_range
+from medray.serve import augment_zip
+from medray.serve.auth import check_bearer
+from medray.serve.body import read_limited
+from medray.serve.codecs import CodecLimits, codec_for, decode, encode
+from medray.serve.codecs.png import decode_label_png, encode_png_array
+from medray.serve.enhancer import EnhanceJob
+from medray.serve.errors import HTTPError, bad_params, not_found, to_http, unsupported
+
+VIEWER_HTML = (Path(__file__).parent / "viewer.html").read_text()
+_PATIENT_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_EXT = {"image/png": "png", "application/dicom": "dcm", "application/x-nifti": "nii", "application/gzip": "nii.gz"}
+
+
+@dataclass(frozen=True)
+class IngressSettings:
+    max_body_bytes: int = 64 * 2**20
+    max_voxels: int = 2**24
+    max_vitals_age_s: float = 120.0  # older readings count as missing (α falls back to the model default)
+    max_augment_n: int = 16
+    api_token_sha256: str | None = None
+
+    def __post_init__(self):
+        check_range("max_vitals_age_s", self.max_vitals_age_s, 0.0, None)
+        check_range("max_augment_n", self.max_augment_n, 1, 256)
+
+    @property
+    def limits(self) -> CodecLimits:
+        return CodecLimits(self.max_body_bytes, self.max_voxels)
+
+
+api = FastAPI(
+    title="medray",
+    version="0.1.0",
+    description="Super-resolution of medical scans conditioned on live IoT vitals, and mask-conditioned "
+                "synthesis. Bodies by Content-Type: image/png, application/x-nifti, application/gzip "
+                "(NIfTI .nii.gz), application/dicom. Errors are JSON {error, detail}.",
+)
+
+
+@api.exception_handler(HTTPError)
+async def _http_error(_request: Request, exc: HTTPError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status)
+
+
+@api.exception_handler(RequestValidationError)
+async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    parts = [f"{'.'.join(str(x) for x in e.get('loc', ()))}: {e.get('msg')} (got {e.get('input')!r})"
+             for e in exc.errors()]
+    return JSONResponse({"error": "bad_parameter", "detail": "; ".join(parts)}, status_code=422)
+
+
+async def _typed(awaitable):
+    """Await a handle call or a thread; re-raise medray's typed errors (possibly wrapped by Ray) as HTTPError."""
+    try:
+        return await awaitable
+    except Exception as e:
+        http = to_http(e)
+        if http is not None:
+            raise http from None
+        raise
+
+
+def _check_patient(patient_id: str | None) -> str | None:
+    if patient_id is not None and not _PATIENT_RE.match(patient_id):
+        raise bad_params("patient_id must be 1-64 characters of A-Z a-z 0-9 _ . - (a pseudonym)")
+    return patient_id
+
+
+@serve.deployment
+@serve.ingress(api)
+class MedrayIngress:
+    def __init__(self, enhancer, vitals, synthesizer=None, settings: dict | None = None):
+        self.enhancer = enhancer
+        self.vitals = vitals
+        self.synthesizer = synthesizer
+        self.settings = IngressSettings(**(settings or {}))
+        self._enhancer_info: dict | None = None
+
+    def _auth(self, request: Request) -> None:
+        check_bearer(request.headers.get("authorization"), self.settings.api_token_sha256)
+
+    async def _model_info(self) -> dict:
+        if self._enhancer_info is None:
+            self._enhancer_info = await self.enhancer.info.remote()
+        return self._enhancer_info
+
+    async def _latest_vitals(self, patient_id: str | None) -> dict | None:
+        """Latest reading if it is fresh enough, else None (→ the model's default α)."""
+        if patient_id is None:
+            return None
+        v = await _typed(self.vitals.latest.remote(patient_id))
+        if v is None or v["age_s"] > self.settings.max_vitals_age_s:
+            return None
+        return v
+
+    async def _body(self, request: Request) -> tuple[str, bytes]:
+        media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+        try:
+            codec_for(media)  # 415 before reading a byte of the body
+        except InputError as e:
+            raise to_http(e) from None
+        return media, await read_limited(request, self.settings.max_body_bytes)
+
+    @api.post("/v1/enhance", summary="Super-resolve a PNG / NIfTI volume / DICOM (single or multi-frame)")
+    async def enhance(self, request: Request,
+                      patient_id: str | None = Query(None, description="pseudonymous patient id; its live vitals set α"),
+                      scale: int | None = Query(None, description="must equal the served model's scale"),
+                      alpha: float | None = Query(None, description="explicit α override in [0, alpha_max]"),
+                      format: Literal["same", "png"] = Query("same", description="png: the middle slice as PNG")):
+        """Response: the same format as the input (PNG at its bit depth, NIfTI with the affine updated,
+        a derived DICOM), headers ``X-Medray-Alpha``, ``X-Medray-Alpha-Source``, ``X-Medray-Vitals-Ts``
+        (ISO-8601 or ``missing``), ``X-Medray-Model``."""
+        self._auth(request)
+        media, body = await self._body(request)
+        _check_patient(patient_id)
+        info = await self._model_info()
+        if scale is not None and scale != info["scale"]:
+            raise bad_params(f"scale={scale} is not served; valid scales are [{info['scale']}]")
+        if alpha is not None and not 0.0 <= alpha <= info["alpha_max"]:
+            raise bad_params(f"alpha={alpha} is out of range [0, {info['alpha_max']}]")
+        dec = await _typed(asyncio.to_thread(decode, media, body, self.settings.limits))
+        vit = await self._latest_vitals(patient_id)
+        vitals = None if vit is None else [vit["heart_rate"], vit["spo2"], vit["temperature"], vit["mobility"]]
+        res = await _typed(self.enhancer.enhance.remote(EnhanceJob(dec.slices, vitals, alpha)))
+        s = info["scale"]
+        desc = f"medray IoT-GAN x{s} super-resolution; model {info['version']}; alpha {res.alpha:.4f}"
+        if format == "png":
+            out, media_out = await asyncio.to_thread(encode_png_array, res.slices[len(res.slices) // 2, 0], 8), "image/png"
+        else:
+            out, media_out = await _typed(asyncio.to_thread(encode, dec, res.slices, s, desc)), dec.media_type
+        headers = {"X-Medray-Alpha": f"{res.alpha:.6f}", "X-Medray-Alpha-Source": res.alpha_source,
+                   "X-Medray-Vitals-Ts": vit["ts"] if vit else "missing", "X-Medray-Model": info["version"],
+                   "Content-Disposition": f'attachment; filename="enhanced.{_EXT.get(media_out, "bin")}"'}
+        return Response(out, media_type=media_out, headers=headers)
+
+    @api.post("/v1/render", summary="A slice of any accepted body as an 8-bit PNG (no model; for viewers)")
+    async def render(self, request: Request, slice: int | None = Query(None, ge=0, description="default: middle")):
+        self._auth(request)
+        media, body = await self._body(request)
+        dec = await _typed(asyncio.to_thread(decode, media, body, self.settings.limits))
+        n = dec.slices.shape[0]
+        i = n // 2 if slice is None else slice
+        if i >= n:
+            raise bad_params(f"slice={i} is out of range; the input has {n} slice(s)")
+        return Response(encode_png_array(dec.slices[i, 0], 8), media_type="image/png")
+
+    @api.post("/v1/augment", summary="Augmented images as a ZIP of PNGs + manifest.json",
+              response_class=Response, responses={200: {"content": {"application/zip": {}}}})
+    async def augment(self, request: Request, mode: Literal["classic", "synthesize"] = Query(...),
+                      n: int = Query(4, ge=1), seed: int = Query(0, ge=0)):
+        """``classic``: body = a PNG / NIfTI / DICOM slice (the middle one of a volume) → n seeded variants.
+        ``synthesize``: body = a BraTS label-map PNG (0/1/2/4) → n synthetic MRI slices from the ghost-U-Net
+        cGAN, for the mask and n−1 seeded geometric variants of it. See medray/serve/augment_zip.py."""
+        self._auth(request)
+        if n > self.settings.max_augment_n:
+            raise bad_params(f"n={n} is out of range [1, {self.settings.max_augment_n}]")
+        media, body = await self._body(request)
+        if mode == "classic":
+            dec = await _typed(asyncio.to_thread(decode, media, body, self.settings.limits))
+            img = dec.slices[dec.slices.shape[0] // 2, 0]
+            bits = 8 if dec.fmt == "png" and dec.meta["bits"] == 8 else 16
+            variants = await asyncio.to_thread(augment_zip.classic_variants, img, n, seed)
+            files = {f"variant_{i:03d}.png": encode_png_array(v, bits) for i, v in enumerate(variants)}
+            manifest = {"mode": mode, "n": n, "seed": seed}
+        else:
+            if media != "image/png":
+                raise unsupported(f"mode=synthesize takes a label-map PNG (image/png), got {media!r}")
+            if self.synthesizer is None:
+                raise HTTPError(503, "not_configured", "no cGAN checkpoint is configured (synthesizer.checkpoint)")
+            labels = await _typed(asyncio.to_thread(decode_label_png, body, self.settings.limits))
+            masks = await asyncio.to_thread(augment_zip.mask_variants, labels, n, seed)
+            images = await _typed(asyncio.gather(*[self.synthesizer.synthesize.remote(m) for m in masks]))
+            files = {}
+            for i, (m, img) in enumerate(zip(masks, images)):
+                files[f"mask_{i:03d}.png"] = augment_zip.label_png(m)
+                for c in range(img.shape[0]):
+                    suffix = f"_c{c}" if img.shape[0] > 1 else ""
+                    files[f"synthetic_{i:03d}{suffix}.png"] = augment_zip.png16(img[c])
+            info = await self.synthesizer.info.remote()
+            manifest = {"mode": mode, "n": n, "seed": seed, "model": info["version"]}
+        return Response(augment_zip.build_zip(files, manifest), media_type="application/zip",
+                        headers={"Content-Disposition": f'attachment; filename="augment_{mode}.zip"'})
+
+    @api.get("/v1/vitals", summary="Patients (pseudonyms) with vitals in the cache")
+    async def vitals_list(self, request: Request):
+        self._auth(request)
+        return {"patients": await _typed(self.vitals.patients.remote())}
+
+    @api.get("/v1/vitals/{patient_id}", summary="Latest vitals, rolling window, staleness and the α they give")
+    async def vitals_one(self, request: Request, patient_id: str):
+        self._auth(request)
+        _check_patient(patient_id)
+        v = await _typed(self.vitals.latest.remote(patient_id))
+        if v is None:
+            raise not_found("no vitals for this patient id")
+        fresh = v["age_s"] <= self.settings.max_vitals_age_s
+        vec = [v["heart_rate"], v["spo2"], v["temperature"], v["mobility"]] if fresh else None
+        a = await _typed(self.enhancer.alpha_for.remote(vec))
+        return {**v, "fresh": fresh, **a}
+
+    @api.get("/v1/models", summary="Served models: kind, version, config, metrics")
+    async def models(self, request: Request):
+        self._auth(request)
+        out = {"enhancer": await self._model_info()}
+        out["synthesizer"] = None if self.synthesizer is None else await self.synthesizer.info.remote()
+        return out
+
+    @api.get("/healthz", summary="Liveness and the vitals consumer's counters")
+    async def healthz(self):
+        stats = await _typed(self.vitals.stats.remote())
+        return {"status": "ok", "vitals": stats}
+
+    @api.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def viewer(self):
+        return HTMLResponse(VIEWER_HTML)

@@ -1,0 +1,55 @@
+"""Typed Serve application builder: ``serve run serve_apps/medray.yaml`` and ``medray serve`` both build the
+app here. The args model refuses unknown keys, so a typo in the YAML fails at deploy time by name.
+
+No ``from __future__ import annotations`` here: Serve inspects the builder's parameter annotation at run
+time to turn the YAML ``args`` into ``MedrayAppArgs``."""
+import os
+from typing import Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+from ray.serve import Application
+
+from medray.serve.app import IngressSettings, MedrayIngress
+from medray.serve.auth import token_sha256_from_env
+from medray.serve.enhancer import Enhancer
+from medray.serve.model_loader import check_checkpoint_setting
+from medray.serve.synthesizer import Synthesizer
+from medray.serve.vitals_deployment import VitalsService
+
+
+class MedrayAppArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    checkpoint: Optional[str] = Field(None, description="IoT-GAN checkpoint (.pt or folder); env MEDRAY_CHECKPOINT")
+    synth_checkpoint: Optional[str] = Field(None, description="PixMed cGAN checkpoint; env MEDRAY_SYNTH_CHECKPOINT; "
+                                                               "none → /v1/augment?mode=synthesize answers 503")
+    allow_untrained: bool = Field(False, description="DEVELOPMENT ONLY: serve random weights when no checkpoint")
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="HOST:PORT; `medray serve` fills it in")
+    vitals_topic: str = "medray.vitals"
+    vitals_group: str = "medray-serve"
+    max_body_mb: float = Field(64.0, gt=0)
+    max_voxels: int = Field(2**24, gt=0)
+    max_vitals_age_s: float = Field(120.0, ge=0)
+    max_augment_n: int = Field(16, ge=1, le=256)
+    batching: bool = Field(True, description="@serve.batch in the enhancer (off only for the benchmark)")
+    max_batch_size: int = Field(8, ge=1)
+    batch_wait_timeout_s: float = Field(0.01, ge=0)
+    torch_threads: Optional[int] = Field(None, ge=1)
+
+
+def build_medray_app(args: MedrayAppArgs) -> Application:
+    checkpoint = args.checkpoint or os.environ.get("MEDRAY_CHECKPOINT") or None
+    synth = args.synth_checkpoint or os.environ.get("MEDRAY_SYNTH_CHECKPOINT") or None
+    check_checkpoint_setting(checkpoint, args.allow_untrained, "iotgan")
+    if synth:
+        check_checkpoint_setting(synth, False, "pixmed")
+    enhancer = Enhancer.bind(checkpoint, args.allow_untrained, args.batching, args.max_batch_size,
+                             args.batch_wait_timeout_s, 16, args.torch_threads)
+    synthesizer = None
+    if synth or args.allow_untrained:
+        synthesizer = Synthesizer.bind(synth, args.allow_untrained, 4, args.batch_wait_timeout_s, args.torch_threads)
+    vitals = VitalsService.bind(args.kafka_bootstrap, args.vitals_group, args.vitals_topic)
+    settings = IngressSettings(max_body_bytes=int(args.max_body_mb * 2**20), max_voxels=args.max_voxels,
+                               max_vitals_age_s=args.max_vitals_age_s, max_augment_n=args.max_augment_n,
+                               api_token_sha256=token_sha256_from_env())
+    return MedrayIngress.bind(enhancer, vitals, synthesizer, settings.__dict__)

@@ -1,0 +1,68 @@
+"""Load the generator a deployment serves, and refuse to serve random weights by accident.
+
+No checkpoint → a ConfigError that says how to give one; only ``allow_untrained=True`` (a development flag,
+documented as such) builds a seeded, untrained model, and then /v1/models and X-Medray-Model say so."""
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from medray.config import ConfigError, to_dict
+from medray.models.checkpoint import load_generator, resolve_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServedModel:
+    model: torch.nn.Module
+    config: Any
+    kind: str
+    version: str  # "<kind>:<sha256 prefix of the checkpoint file>" or "<kind>:untrained-dev"
+    untrained: bool
+    metrics: dict
+
+    def info(self) -> dict:
+        n_params = sum(p.numel() for p in self.model.parameters())
+        return {"kind": self.kind, "version": self.version, "untrained": self.untrained,
+                "config": to_dict(self.config), "metrics": self.metrics, "parameters": n_params}
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:12]
+
+
+def check_checkpoint_setting(checkpoint: str | None, allow_untrained: bool, kind: str) -> None:
+    """Driver-side check, so `medray serve` fails fast instead of after Serve retries replica start-up."""
+    if checkpoint:
+        if not resolve_path(checkpoint).is_file():
+            raise ConfigError(f"{kind} checkpoint {checkpoint!r} does not exist (give a .pt file or a folder holding medray.pt)")
+    elif not allow_untrained:
+        raise ConfigError(
+            f"no {kind} checkpoint configured: pass --checkpoint or set the checkpoint in the Serve YAML "
+            f"(train one with `medray train --model {kind} ...`); for a development run with random, untrained "
+            f"weights set allow_untrained: true (its outputs are meaningless)")
+
+
+def load_served_model(checkpoint: str | None, kind: str, allow_untrained: bool,
+                      build_untrained: Callable[[], tuple[torch.nn.Module, Any]]) -> ServedModel:
+    check_checkpoint_setting(checkpoint, allow_untrained, kind)
+    if checkpoint:
+        model, cfg, ckpt = load_generator(checkpoint)
+        if ckpt["kind"] != kind:
+            raise ConfigError(f"checkpoint {checkpoint!r} holds a {ckpt['kind']!r} model; this deployment serves {kind!r}")
+        version = f"{kind}:{_file_digest(resolve_path(checkpoint))}"
+        return ServedModel(model, cfg, kind, version, False, dict(ckpt.get("metrics") or {}))
+    log.warning("serving an UNTRAINED %s model (allow_untrained=true): outputs are meaningless", kind)
+    torch.manual_seed(0)
+    model, cfg = build_untrained()
+    return ServedModel(model.eval(), cfg, kind, f"{kind}:untrained-dev", True, {})

@@ -1,0 +1,243 @@
+"""HTTP tests through a running Serve app (deployed once for the module from serve_apps/medray.yaml, with a
+tiny seeded checkpoint) against a real tansu broker: every endpoint with PNG, NIfTI and DICOM bodies, α
+following each patient's vitals, and each error class. The app is shut down at the end."""
+import gzip
+import io
+import json
+import socket
+import time
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+import requests
+import torch
+from PIL import Image
+
+from medray.models.cgan import CGANConfig, build_cgan_generator
+from medray.models.checkpoint import load_generator, save_checkpoint
+from medray.models.sr_generator import SRGeneratorConfig, build_generator
+from tests.test_serve_codecs import TEST_FILES, _check_derived, _multiframe, _png, _volume
+
+TOKEN = "test-token-7"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+pytestmark = pytest.mark.slow  # one Serve deployment for the module: ~90 s on 2 cores
+
+VITALS = {"P-calm": (62.0, 99.0, 36.6, 0.1), "P-fever": (138.0, 86.0, 39.6, 0.9)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _checkpoints(root: Path) -> tuple[Path, Path]:
+    torch.manual_seed(0)
+    cfg = SRGeneratorConfig(in_channels=1, scale=2, width=8, depth=1)
+    sr = save_checkpoint(root / "iotgan.pt", kind="iotgan", config=cfg, state_dict=build_generator(cfg).state_dict())
+    ccfg = CGANConfig(width=8, n_downs=3)
+    cg = save_checkpoint(root / "pixmed.pt", kind="pixmed", config=ccfg,
+                         state_dict=build_cgan_generator(ccfg).state_dict())
+    return sr, cg
+
+
+def _produce_vitals(bootstrap: str) -> None:
+    from kafka import KafkaProducer
+
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    p = KafkaProducer(bootstrap_servers=bootstrap)
+    for pid, (hr, spo2, temp, mob) in VITALS.items():
+        msg = {"v": 1, "patient_id": pid, "ts": now, "heart_rate": hr, "spo2": spo2, "temperature": temp,
+               "mobility": mob}
+        p.send("medray.vitals", key=pid.encode(), value=json.dumps(msg).encode())
+    p.flush(10)
+    p.close()
+
+
+@pytest.fixture(scope="module")
+def app(ray_session, kafka_bootstrap, tmp_path_factory):
+    from ray import serve
+
+    from medray.serve.launch import apply_overrides, deploy, load_serve_config
+    from medray.vitals.broker import ensure_topics
+
+    sr, cg = _checkpoints(tmp_path_factory.mktemp("ckpt"))
+    ensure_topics(kafka_bootstrap, ["medray.vitals", "medray.vitals.dlq"])
+    _produce_vitals(kafka_bootstrap)
+    cfg = apply_overrides(
+        load_serve_config(Path(__file__).parents[1] / "serve_apps" / "medray.yaml"),
+        checkpoint=sr, kafka=kafka_bootstrap, port=_free_port(),
+        args={"synth_checkpoint": str(cg), "max_body_mb": 1.0, "max_voxels": 2**20, "vitals_group": "serve-test"},
+        deployments={name: {"ray_actor_options": {"num_cpus": 0.1}}
+                     for name in ("MedrayIngress", "Enhancer", "Synthesizer", "VitalsService")},
+    )
+    cfg["applications"][0]["runtime_env"] = {"env_vars": {"MEDRAY_API_TOKEN": TOKEN}}
+    cfg["http_options"]["host"] = "127.0.0.1"
+    url = deploy(cfg, timeout_s=300)
+    deadline = time.monotonic() + 60
+    while any(requests.get(f"{url}/v1/vitals/{p}", headers=AUTH, timeout=10).status_code != 200 for p in VITALS):
+        assert time.monotonic() < deadline, "vitals never reached the cache"
+        time.sleep(0.5)
+    yield {"url": url, "ckpt": sr}
+    serve.shutdown()
+
+
+def post(app, path, body, media, **params):
+    return requests.post(f"{app['url']}{path}", params=params, data=body,
+                         headers={**AUTH, "Content-Type": media}, timeout=120)
+
+
+def _headers_ok(r):
+    assert r.status_code == 200, r.text
+    assert float(r.headers["X-Medray-Alpha"]) >= 0
+    assert r.headers["X-Medray-Model"].startswith("iotgan:") and "untrained" not in r.headers["X-Medray-Model"]
+
+
+@pytest.mark.parametrize("dtype,peak", [(np.uint8, 255), (np.uint16, 65535)])
+def test_enhance_png(app, dtype, peak):
+    arr = (np.random.default_rng(0).random((24, 20)) * peak).astype(dtype)
+    r = post(app, "/v1/enhance", _png(arr), "image/png", patient_id="P-calm", scale=2)
+    _headers_ok(r)
+    out = np.asarray(Image.open(io.BytesIO(r.content)))
+    assert out.shape == (48, 40) and out.dtype == dtype
+    assert r.headers["X-Medray-Vitals-Ts"] != "missing"
+
+
+def test_enhance_nifti_volume(app):
+    img = _volume((16, 12, 3))
+    r = post(app, "/v1/enhance", gzip.compress(img.to_bytes()), "application/gzip", patient_id="P-fever")
+    _headers_ok(r)
+    back = nib.Nifti1Image.from_bytes(gzip.decompress(r.content))
+    assert back.shape == (32, 24, 3)
+    np.testing.assert_allclose(back.header.get_zooms(), (1.0, 1.25, 3.0))
+    data = np.asarray(back.dataobj)
+    assert data.min() >= img.get_fdata().min() - 1e-3 and data.max() <= img.get_fdata().max() + 1e-3
+
+
+@pytest.mark.parametrize("which", ["single", "multi"])
+def test_enhance_dicom(app, which):
+    body = (TEST_FILES / "MR_small.dcm").read_bytes() if which == "single" else _multiframe(2)
+    r = post(app, "/v1/enhance", body, "application/dicom", patient_id="P-calm")
+    _headers_ok(r)
+    src = pydicom.dcmread(io.BytesIO(body))
+    ds, px = _check_derived(src, r.content, 2, 1 if which == "single" else 2)
+    assert "alpha" in ds.DerivationDescription and r.headers["X-Medray-Model"] in ds.DerivationDescription
+
+
+def test_alpha_follows_each_patients_vitals(app):
+    png = _png((np.arange(16 * 16).reshape(16, 16) % 251).astype(np.uint8))
+    model, cfg, _ = load_generator(app["ckpt"])
+    alphas = {}
+    for pid, vit in VITALS.items():
+        r = post(app, "/v1/enhance", png, "image/png", patient_id=pid)
+        _headers_ok(r)
+        assert r.headers["X-Medray-Alpha-Source"] == "vitals"
+        alphas[pid] = float(r.headers["X-Medray-Alpha"])
+        with torch.no_grad():  # the generator's own α for these vitals
+            expected = float(model.alpha_for(torch.tensor([vit]), 1)[0])
+        assert alphas[pid] == pytest.approx(expected, abs=1e-5)
+        v = requests.get(f"{app['url']}/v1/vitals/{pid}", headers=AUTH, timeout=10).json()
+        assert v["alpha"] == pytest.approx(expected, abs=1e-5) and v["heart_rate"] == vit[0]
+    assert abs(alphas["P-calm"] - alphas["P-fever"]) > 1e-4
+    r = post(app, "/v1/enhance", png, "image/png", patient_id="P-nobody")
+    assert r.headers["X-Medray-Vitals-Ts"] == "missing"
+    assert float(r.headers["X-Medray-Alpha"]) == pytest.approx(cfg.alpha_default)
+    r = post(app, "/v1/enhance", png, "image/png", patient_id="P-fever", alpha=0.25)
+    assert float(r.headers["X-Medray-Alpha"]) == pytest.approx(0.25) and r.headers["X-Medray-Alpha-Source"] == "explicit"
+
+
+def _bodies():
+    return {"png": (_png((np.random.default_rng(2).random((20, 24)) * 255).astype(np.uint8)), "image/png"),
+            "nifti": (_volume((12, 10, 3)).to_bytes(), "application/x-nifti"),
+            "dicom": ((TEST_FILES / "MR_small.dcm").read_bytes(), "application/dicom")}
+
+
+@pytest.mark.parametrize("fmt", ["png", "nifti", "dicom"])
+def test_augment_classic_and_render(app, fmt):
+    body, media = _bodies()[fmt]
+    r = post(app, "/v1/augment", body, media, mode="classic", n=3, seed=7)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip", r.text
+    z = zipfile.ZipFile(io.BytesIO(r.content))
+    manifest = json.loads(z.read("manifest.json"))
+    assert manifest["files"] == [f"variant_{i:03d}.png" for i in range(3)] and manifest["seed"] == 7
+    imgs = [np.asarray(Image.open(io.BytesIO(z.read(f)))) for f in manifest["files"]]
+    assert imgs[0].dtype == (np.uint8 if fmt == "png" else np.uint16)
+    assert not np.array_equal(imgs[0], imgs[1])
+    again = post(app, "/v1/augment", body, media, mode="classic", n=3, seed=7)
+    assert again.content == r.content  # seeded
+    r = post(app, "/v1/render", body, media)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    r = post(app, "/v1/enhance", body, media, format="png")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+
+
+def test_augment_synthesize(app):
+    labels = np.zeros((20, 28), np.uint8)
+    labels[5:12, 6:14] = 2
+    labels[7:10, 8:11] = 4
+    r = post(app, "/v1/augment", _png(labels), "image/png", mode="synthesize", n=2, seed=1)
+    assert r.status_code == 200, r.text
+    z = zipfile.ZipFile(io.BytesIO(r.content))
+    names = set(z.namelist())
+    assert {"mask_000.png", "mask_001.png", "synthetic_000.png", "synthetic_001.png", "manifest.json"} <= names
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(z.read("mask_000.png")))), labels)
+    syn = np.asarray(Image.open(io.BytesIO(z.read("synthetic_000.png"))))
+    assert syn.shape == (20, 28) and syn.dtype == np.uint16
+    assert json.loads(z.read("manifest.json"))["model"].startswith("pixmed:")
+    bad = labels.copy()
+    bad[0, 0] = 3
+    r = post(app, "/v1/augment", _png(bad), "image/png", mode="synthesize", n=1)
+    assert r.status_code == 400 and r.json()["error"] == "bad_mask"
+
+
+def test_get_endpoints(app):
+    u = app["url"]
+    assert requests.get(f"{u}/healthz", timeout=10).json()["status"] == "ok"
+    models = requests.get(f"{u}/v1/models", headers=AUTH, timeout=10).json()
+    assert models["enhancer"]["scale"] == 2 and models["enhancer"]["untrained"] is False
+    assert models["synthesizer"]["kind"] == "pixmed"
+    pats = requests.get(f"{u}/v1/vitals", headers=AUTH, timeout=10).json()["patients"]
+    assert {p["patient_id"] for p in pats} >= set(VITALS)
+    r = requests.get(f"{u}/v1/vitals/P-nobody", headers=AUTH, timeout=10)
+    assert r.status_code == 404 and set(r.json()) == {"error", "detail"}
+    assert "/v1/enhance" in requests.get(f"{u}/openapi.json", timeout=10).json()["paths"]
+    assert requests.get(f"{u}/docs", timeout=10).status_code == 200
+    page = requests.get(f"{u}/", timeout=10)
+    assert page.status_code == 200 and "v1/enhance" in page.text and "<script>" in page.text
+
+
+def test_error_classes_and_the_replica_keeps_serving(app):
+    u, png = app["url"], _png(np.zeros((8, 8), np.uint8))
+
+    def check(r, status, error=None):
+        assert r.status_code == status, (status, r.status_code, r.text)
+        body = r.json()
+        assert set(body) == {"error", "detail"} and body["detail"]
+        if error:
+            assert body["error"] == error
+
+    check(requests.post(f"{u}/v1/enhance", data=png, headers={"Content-Type": "image/png"}, timeout=10), 401)
+    check(requests.post(f"{u}/v1/enhance", data=png, timeout=10,
+                        headers={"Content-Type": "image/png", "Authorization": "Bearer wrong"}), 401)
+    check(post(app, "/v1/enhance", b"hello", "text/plain"), 415)
+    check(post(app, "/v1/enhance", png, "image/jpeg"), 415)
+    check(post(app, "/v1/enhance", b"\0" * (1_100_000), "image/png"), 413)  # body limit 1 MiB
+    hdr = nib.Nifti1Header()
+    hdr.set_data_shape((2000, 2000, 2000))
+    check(post(app, "/v1/enhance", hdr.binaryblock + b"\0" * 4, "application/x-nifti"), 413, "too_large")
+    check(post(app, "/v1/enhance", b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "image/png"), 400)
+    check(post(app, "/v1/enhance", b"garbage" * 50, "application/dicom"), 400)
+    check(post(app, "/v1/enhance", png, "image/png", scale=3), 422, "bad_parameter")
+    check(post(app, "/v1/enhance", png, "image/png", scale="abc"), 422, "bad_parameter")
+    check(post(app, "/v1/enhance", png, "image/png", alpha=7.5), 422)
+    check(post(app, "/v1/enhance", png, "image/png", patient_id="Robert'); DROP"), 422)
+    check(post(app, "/v1/augment", png, "image/png", mode="bogus"), 422)
+    check(post(app, "/v1/augment", png, "image/png", mode="classic", n=10_000), 422)
+    check(post(app, "/v1/augment", _bodies()["nifti"][0], "application/x-nifti", mode="synthesize"), 415)
+    r = post(app, "/v1/enhance", png, "image/png")
+    assert r.status_code == 200  # still serving after every refusal
