@@ -3,7 +3,8 @@
 The API server prunes unknown fields of a custom resource silently, so a typo such as `serveConfig` for
 `serveConfigV2` would be *accepted and dropped*. `kubectl apply --validate=strict` refuses it instead; we do the
 same by closing every object schema that lists `properties` (unless it says `x-kubernetes-preserve-unknown-fields`).
-Every problem is reported as "<Kind>/<name>: <field path>: <what>". Independent of medray (PyYAML + jsonschema)."""
+Every problem is reported as "<Kind>/<name>: <field path>: <what>". Independent of medray (PyYAML + jsonschema).
+Rules a schema cannot express (KubeRay's admission checks, medray's own) are in tests/k8s_policy.py."""
 from __future__ import annotations
 
 import re
@@ -89,39 +90,8 @@ def validate_schema(obj: dict) -> list[str]:
     return errors
 
 
-def _groups(obj: dict) -> list[tuple[str, dict]]:
-    """(field path, RayCluster spec) pairs: a RayCluster's spec, a RayJob's rayClusterSpec, a RayService's config."""
-    spec = obj.get("spec", {})
-    return {"RayCluster": [("spec", spec)], "RayJob": [("spec.rayClusterSpec", spec.get("rayClusterSpec"))],
-            "RayService": [("spec.rayClusterConfig", spec.get("rayClusterConfig"))]}.get(obj.get("kind"), [])
-
-
-def validate_policy(obj: dict) -> list[str]:
-    """medray's own rules, which a schema cannot express."""
-    where = ident(obj)
-    errors = []
-    if obj.get("apiVersion", "").startswith("ray.io/") and obj.get("apiVersion") != "ray.io/v1":
-        errors.append(f"{where}: apiVersion: {obj['apiVersion']!r} is deprecated; medray uses 'ray.io/v1'")
-    if obj.get("kind") == "RayService":
-        spec = obj.get("spec", {})
-        if "serveConfig" in spec:
-            errors.append(f"{where}: spec.serveConfig: dropped in KubeRay v1; use spec.serveConfigV2")
-        if not spec.get("serveConfigV2"):
-            errors.append(f"{where}: spec.serveConfigV2: missing; the Serve applications are declared there")
-    for base, cluster in _groups(obj):
-        if not cluster:
-            continue
-        for i, group in enumerate(cluster.get("workerGroupSpecs", [])):
-            if "gpu" not in group.get("groupName", ""):
-                continue
-            for j, c in enumerate(group.get("template", {}).get("spec", {}).get("containers", [])):
-                limits = c.get("resources", {}).get("limits", {})
-                if not str(limits.get("nvidia.com/gpu", "")).isdigit() or int(limits["nvidia.com/gpu"]) < 1:
-                    errors.append(f"{where}: {base}.workerGroupSpecs[{i}].template.spec.containers[{j}]"
-                                  f'.resources.limits["nvidia.com/gpu"]: GPU group {group.get("groupName")!r} '
-                                  "needs a whole-number GPU limit ≥ 1")
-    return errors
-
-
 def validate(obj: dict) -> list[str]:
+    """Schema errors, then the KubeRay admission rules and medray's own (tests/k8s_policy.py)."""
+    from tests.k8s_policy import validate_policy
+
     return validate_schema(obj) + validate_policy(obj)

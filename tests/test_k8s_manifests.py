@@ -224,6 +224,15 @@ def test_entrypoint_files_are_mounted_on_the_head_and_load(overlay, tmp_path):
                 assert any(storage_path.startswith(p + "/") for p in paths), f"{group} lacks {storage_path}"
 
 
+@pytest.mark.parametrize("overlay", sorted(PLATFORM))
+def test_rayjobs_target_the_overlays_raycluster_in_its_namespace(overlay):
+    cluster = one(rendered(PLATFORM[overlay]), "RayCluster")
+    for job in rendered(JOBS[overlay]):
+        assert job["spec"]["clusterSelector"] == {"ray.io/cluster": cluster["metadata"]["name"]}
+        assert job["metadata"]["namespace"] == cluster["metadata"]["namespace"]
+        assert job["metadata"]["labels"]["medray.io/step"] == job["metadata"]["name"].removeprefix("medray-")
+
+
 def test_gpu_prod_trains_on_gpus_and_sweeps_with_gpu_trials():
     argvs = {job: argv for overlay, job, argv in _entrypoints() if overlay == "gpu-prod"}
     assert "--use-gpu" in argvs["medray-train"]

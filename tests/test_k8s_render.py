@@ -72,6 +72,20 @@ def test_schema_errors_name_the_field_and_unknown_fields_are_errors(prod):
     assert validate(kafka) == []
 
 
+def test_kuberay_admission_rules_are_checked_before_the_operator_sees_them(prod):
+    job = render(ROOT / "k8s/overlays/gpu-prod/jobs")[0]
+    job = copy.deepcopy(job)
+    job["spec"]["suspend"] = True  # KubeRay refuses suspend in clusterSelector mode (and without shutdown)
+    errors = validate(job)
+    assert any("spec.suspend: not allowed with clusterSelector" in e for e in errors), errors
+    cluster = copy.deepcopy(prod["RayCluster"])
+    cluster["spec"]["workerGroupSpecs"][0]["minReplicas"] = 20
+    assert validate(cluster) == ["RayCluster/medray: spec.workerGroupSpecs[0].minReplicas: 20 > maxReplicas 16"]
+    svc = copy.deepcopy(prod["RayService"])
+    svc["metadata"]["name"] = "medray-serve-" + "x" * 40
+    assert any("metadata.name: RayService names must be DNS-1035" in e for e in validate(svc))
+
+
 def _write(tmp: Path, kustomization: dict, resources: dict[str, list[dict]]) -> Path:
     for name, docs in resources.items():
         (tmp / name).write_text(yaml.safe_dump_all(docs))
