@@ -8,7 +8,7 @@ import shlex
 import pytest
 import yaml
 
-from tests.test_k8s_manifests import JOBS, PLATFORM, one, rendered
+from tests.k8s_rendered import JOBS, PLATFORM, one, rendered
 
 DRIVER_CPU = 0.1  # medray.tune.runner: each trial's driver; its Train workers hold the real resources
 

@@ -1,54 +1,16 @@
 """k8s/ as a platform team applies it: every rendered overlay validates against the vendored CRD schemas, and
-what the manifests say agrees with the code they run (CLI, Serve builder, configs, Kafka names, image tags)."""
+what the manifests say agrees with the code they run (CLI, Serve builder, configs, Kafka names); versions and tags: test_k8s_versions.py."""
 from __future__ import annotations
 
-import copy
 import shlex
 import subprocess
 import sys
-import tomllib
-from functools import lru_cache
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.k8s_render import render
+from tests.k8s_rendered import ALL, JOBS, PLATFORM, ROOT, clusters, one, pods, rendered, serve_config
 from tests.k8s_validate import validate
-
-ROOT = Path(__file__).resolve().parents[1]
-PLATFORM = {"cpu-dev": ROOT / "k8s/overlays/cpu-dev", "gpu-prod": ROOT / "k8s/overlays/gpu-prod"}
-JOBS = {name: path / "jobs" for name, path in PLATFORM.items()}
-ALL = {**PLATFORM, **{f"{n}/jobs": p for n, p in JOBS.items()}}
-PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-
-
-@lru_cache(maxsize=None)
-def rendered(path: Path) -> tuple:
-    return tuple(render(path))
-
-
-def one(objs, kind, name=None) -> dict:
-    hits = [o for o in objs if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
-    assert len(hits) == 1, f"expected one {kind} {name or ''}, found {len(hits)}"
-    return hits[0]
-
-
-def clusters(objs):
-    """(where, RayCluster spec) for the jobs cluster and the Serve cluster."""
-    return [("RayCluster", one(objs, "RayCluster")["spec"]),
-            ("RayService", one(objs, "RayService")["spec"]["rayClusterConfig"])]
-
-
-def pods(spec):
-    yield "head", spec["headGroupSpec"]
-    for g in spec["workerGroupSpecs"]:
-        yield g["groupName"], g
-
-
-def serve_config(objs) -> dict:
-    return yaml.safe_load(one(objs, "RayService")["spec"]["serveConfigV2"])
-
 
 @pytest.mark.parametrize("overlay", sorted(ALL))
 def test_every_rendered_manifest_validates_against_its_crd_schema(overlay):
@@ -260,47 +222,3 @@ def test_secrets_not_rendered_by_gpu_prod_are_documented():
     assert referenced == {"medray-redis", "medray-api-token", "medray-salt"}
     for name in referenced - created:
         assert f"kubectl -n medray create secret generic {name}" in doc, f"docs/deploy.md must say how to create {name}"
-
-
-def test_image_tag_ray_version_and_python_agree_across_files():
-    base = yaml.safe_load((ROOT / "k8s/base/kustomization.yaml").read_text())
-    (image,) = base["images"]
-    tag = image["newTag"]
-    assert tag == PYPROJECT["project"]["version"], "image tag = medray version"
-    ray_pin = next(d for d in PYPROJECT["project"]["dependencies"] if d.startswith("ray["))
-    ray_version = ray_pin.split("==")[1]
-    torch_version = next(d for d in PYPROJECT["project"]["dependencies"] if d.startswith("torch==")).split("==")[1]
-    for overlay, path in PLATFORM.items():
-        images = {c["image"] for _, spec in clusters(rendered(path)) for _, g in pods(spec)
-                  for c in g["template"]["spec"]["containers"]}
-        assert len(images) == 1, f"{overlay}: one image for every Ray pod, got {images}"
-        flavour = "cuda" if overlay == "gpu-prod" else "cpu"
-        assert images == {f"medray-{flavour}:{tag}"}
-        for _, spec in clusters(rendered(path)):
-            assert spec["rayVersion"] == ray_version
-    doc = (ROOT / "docs/deploy.md").read_text()
-    for flavour, base_suffix in (("cpu", "cpu"), ("cuda", "gpu")):
-        df = (ROOT / f"docker/Dockerfile.{flavour}").read_text()
-        assert f"ARG RAY_VERSION={ray_version}\n" in df
-        assert f"FROM rayproject/ray:${{RAY_VERSION}}-py311-{base_suffix}\n" in df
-        assert f"ARG TORCH_VERSION={torch_version}\n" in df
-        assert f"-t medray-{flavour}:{tag} ." in df and f"-t medray-{flavour}:{tag} ." in doc
-    assert PYPROJECT["project"]["requires-python"].startswith(">=3.11"), "py311 base images"
-
-
-def test_operator_versions_agree_between_values_docs_and_vendored_schemas():
-    provenance = (ROOT / "tests/k8s_schemas/PROVENANCE.md").read_text()
-    doc = (ROOT / "docs/deploy.md").read_text()
-    kuberay = yaml.safe_load((ROOT / "cluster/kuberay-operator.values.yaml").read_text())
-    assert kuberay["image"]["tag"] == "v1.7.0" and "KubeRay v1.7.0" in provenance and "--version 1.7.0" in doc
-    assert "Strimzi 1.2.0" in provenance and "--version 1.2.0" in doc
-    assert set(kuberay["watchNamespace"]) == {o["metadata"]["namespace"] for p in PLATFORM.values()
-                                             for o in rendered(p)}
-
-
-def test_local_cluster_config_is_a_valid_ray_cluster_launcher_config():
-    from ray.autoscaler._private.util import prepare_config, validate_config
-
-    cfg = yaml.safe_load((ROOT / "cluster/local.yaml").read_text())
-    assert cfg["provider"]["type"] == "local" and cfg["max_workers"] == 0
-    validate_config(prepare_config(copy.deepcopy(cfg)))
