@@ -6,7 +6,8 @@ Rules, applied to every regular file under the given paths (symlinks followed; s
   ``.img``/``.rec``/``.brik`` are the data halves of those pairs and not listed twice) → one NIfTI unit each;
 * BraTS folders: files ``<P>_{t1,t1ce,t2,flair,seg}.nii[.gz]`` sharing a prefix ``P`` in one folder → one
   4-channel unit with mask (seg optional); a group with some but not all four modalities is refused;
-* DICOM: ``.dcm``/``.dicom``/``.ima``, extension-less files, and anything with the ``DICM`` magic at byte 128.
+* DICOM: ``.dcm``/``.dicom``/``.ima``, and any other file (extension-less exports included) with the ``DICM``
+  magic at byte 128.
   Headers are read here (pixels deferred) and files are grouped by (SeriesInstanceUID, folder, Rows, Columns,
   Modality) — a series is expected in one folder, and the same instance exported twice to two folders (e.g. in two
   transfer syntaxes) stays two units; within a group a repeated SOPInstanceUID is refused as ``duplicate``.
@@ -62,7 +63,7 @@ def _kind(path: Path, head: bytes) -> str | None:
     name = path.name.lower()
     if name.endswith(NIBABEL_SUFFIXES):
         return "nifti"
-    if name.endswith(DICOM_SUFFIXES) or head[128:132] == b"DICM" or "." not in name:
+    if name.endswith(DICOM_SUFFIXES) or head[128:132] == b"DICM":
         return "dicom"
     return None
 
@@ -152,7 +153,7 @@ def discover(paths: list[Path], salt: str, header_timeout_s: float = 60.0) -> Di
         if bad is not None:
             out.rejects.append(bad)
             continue
-        kind = _kind(p, head)
+        kind = _kind(p, head) if head or "." in p.name else "dicom"  # an empty extension-less file may be DICOM
         if kind is None:
             out.n_ignored += 1
         elif len(head) == 0:

@@ -1,0 +1,49 @@
+"""Discovery and grouping (driver side, no Ray): BraTS folders, DICOM series, ignored and refused files."""
+import shutil
+
+import nibabel as nib
+import numpy as np
+import pydicom
+from pydicom.uid import generate_uid
+
+from medray.ingest.deid import pseudonym
+from medray.ingest.discover import discover
+from tests.fixtures_data import pydicom_test_dir
+
+
+def _nii(path, value=1.0):
+    nib.save(nib.Nifti1Image(np.full((4, 4, 4), value, np.float32), np.eye(4)), path)
+
+
+def test_grouping_rules(tmp_path):
+    full = tmp_path / "P1"
+    full.mkdir()
+    for role in ("t1", "t1ce", "t2", "flair", "seg"):
+        _nii(full / f"P1_{role}.nii.gz")
+    part = tmp_path / "P2"
+    part.mkdir()
+    for role in ("t1", "seg"):
+        _nii(part / f"P2_{role}.nii.gz")
+    _nii(tmp_path / "lonely_t1.nii")  # one BraTS-like name alone is just a volume
+    series = generate_uid()
+    (tmp_path / "ser").mkdir()
+    for i in range(3):
+        ds = pydicom.dcmread(pydicom_test_dir() / "CT_small.dcm")
+        ds.SeriesInstanceUID, ds.SOPInstanceUID = series, generate_uid()
+        ds.save_as(tmp_path / "ser" / f"IM{i}")  # extension-less, found by the DICM magic
+    shutil.copy(tmp_path / "ser" / "IM0", tmp_path / "ser" / "IM0_copy.dcm")  # same instance twice
+    (tmp_path / "readme.md").write_text("# not a scan")
+
+    d = discover([tmp_path], salt="s")
+    kinds = sorted(u["kind"] for u in d.units)
+    assert kinds == ["brats", "dicom", "nifti"]
+    brats = next(u for u in d.units if u["kind"] == "brats")
+    assert set(brats["paths"]) == {"t1", "t1ce", "t2", "flair", "seg"}
+    assert brats["patient_id"] == pseudonym("s", "patient", "P1")
+    dicom = next(u for u in d.units if u["kind"] == "dicom")
+    assert len(dicom["paths"]) == 3 and dicom["modality"] == "CT"
+    assert dicom["patient_id"] == pseudonym("s", "patient", "1CT1")
+    assert sorted((r.reason, r.path.rsplit("/", 1)[-1]) for r in d.rejects) == [
+        ("duplicate", "IM0_copy.dcm"), ("incomplete_brats", "P2_seg.nii.gz"), ("incomplete_brats", "P2_t1.nii.gz")]
+    assert d.n_ignored == 1
+    assert "1CT1" not in repr(d.units) and series not in repr(d.units)  # units carry pseudonyms only
