@@ -1,5 +1,6 @@
 """k8s/ as a platform team applies it: every rendered overlay validates against the vendored CRD schemas, and
-what the manifests say agrees with the code they run (CLI, Serve builder, configs, Kafka names); versions and tags: test_k8s_versions.py."""
+what the manifests say agrees with the code they run (CLI, Serve builder, configs, Kafka names).
+Versions and image tags: test_k8s_versions.py; sizing: test_k8s_capacity.py; broken copies: test_k8s_render.py."""
 from __future__ import annotations
 
 import shlex
@@ -11,6 +12,7 @@ import pytest
 
 from tests.k8s_rendered import ALL, JOBS, PLATFORM, ROOT, clusters, one, pods, rendered, serve_config
 from tests.k8s_validate import validate
+
 
 @pytest.mark.parametrize("overlay", sorted(ALL))
 def test_every_rendered_manifest_validates_against_its_crd_schema(overlay):
