@@ -100,3 +100,24 @@ def test_make_reading_validates_like_parse():
         make_reading("P1", ts, 60, 101, 37.0, 0.5)
     with pytest.raises(InputError):
         make_reading("P1", datetime(2026, 1, 1), 60, 95, 37.0, 0.5)
+
+
+def test_parse_records_agrees_with_parse_message():
+    from collections import namedtuple
+
+    from medray.vitals.schema import parse_records
+
+    Rec = namedtuple("Rec", "key value")
+    good = _msg()
+    values = [good, b"  " + good + b"\n", good + b" trailing", None, b"x" * 5000, b"[1]", _msg(spo2=101),
+              good.decode().encode("utf-16"), _msg(patient_id="P0002"), b"\xff", b"1 2", b"NaN"]
+    recs = [Rec(k, v) for v in values for k in (None, b"P0001")]
+    readings, bad = parse_records(recs)
+    expect_good, expect_bad = [], []
+    for r in recs:
+        try:
+            expect_good.append(parse_message(r.value, r.key))
+        except InputError as e:
+            expect_bad.append((r, e.reason))
+    assert readings == expect_good and len(readings) == 7  # good, padded, UTF-16 (x2 keys) + P0002 unkeyed
+    assert [(r, e.reason) for r, e in bad] == expect_bad

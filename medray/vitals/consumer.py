@@ -18,13 +18,14 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
+from itertools import chain
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from medray.config import InputError, check_choice, check_range
+from medray.config import check_choice, check_range
 from medray.vitals.cache import VitalsCache
-from medray.vitals.schema import DLQ_TOPIC, VITALS_TOPIC, parse_message
+from medray.vitals.schema import DLQ_TOPIC, VITALS_TOPIC, parse_records
 
 log = logging.getLogger(__name__)
 
@@ -135,14 +136,7 @@ class VitalsConsumer:
                     self._dlq.close(timeout=5)
 
     def _handle(self, records: dict) -> None:
-        readings, bad = [], []
-        append = readings.append
-        for msgs in records.values():
-            for m in msgs:
-                try:
-                    append(parse_message(m.value, m.key))
-                except InputError as e:
-                    bad.append((m, e))
+        readings, bad = parse_records(chain.from_iterable(records.values()))
         now = time.time()
         self.cache.apply_batch(readings, now)
         self._delays.extend([now - r.ts_epoch for r in readings])
@@ -194,6 +188,14 @@ class VitalsConsumer:
         self._lag = lag if known else None
 
     # ---- observation -------------------------------------------------------------------------------
+    def assignment(self) -> set[TopicPartition]:
+        """Partitions this member currently owns (empty until the group join completes)."""
+        return set(self._consumer.assignment()) if self._consumer is not None else set()
+
+    def delays(self) -> list[float]:
+        """Recent delivery delays in seconds (apply time - reading ts), oldest first."""
+        return list(self._delays)
+
     def stats(self) -> dict:
         """Counters, lag (messages behind the high watermark) and delivery delay (apply time - reading ts)."""
         delays = sorted(self._delays)

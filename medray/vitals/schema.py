@@ -20,10 +20,12 @@ echo it, so a device that leaks a real name does not put it into logs or the dea
 from __future__ import annotations
 
 import json
+import json.scanner
 import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any, Iterable
 
 from medray.config import InputError
 
@@ -44,6 +46,10 @@ _PID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _UTC = timezone.utc
 _ZERO = _UTC.utcoffset(None)
 _NUM = (int, float)  # exact types: bool is refused
+_scan_once = json.scanner.c_make_scanner(json.JSONDecoder()) if json.scanner.c_make_scanner else \
+    json.scanner.py_make_scanner(json.JSONDecoder())
+_known_pids: set[str] = set()  # ids that already passed the pattern: a set lookup instead of a regex
+_KNOWN_PIDS_MAX = 1_000_000
 (_HR_LO, _HR_HI), (_SP_LO, _SP_HI), (_T_LO, _T_HI), (_M_LO, _M_HI) = (RANGES[f] for f in VITALS_FIELDS)
 
 
@@ -102,14 +108,55 @@ def parse_message(value: bytes | None, key: bytes | None = None) -> VitalsReadin
         raise InputError("not_json", "empty message (tombstone)")
     if len(value) > MAX_MESSAGE_BYTES:
         raise InputError("too_large", f"{len(value)} bytes > {MAX_MESSAGE_BYTES}")
-    try:
-        obj = json.loads(value)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InputError("not_json", str(e)[:120]) from None
-    reading = _validate(obj)
+    reading = _validate(_loads(value))
     if key is not None and key != reading.patient_id.encode():
         raise InputError("key_mismatch", "record key differs from patient_id")
     return reading
+
+
+def parse_records(records: Iterable) -> tuple[list[VitalsReading], list[tuple[Any, InputError]]]:
+    """Parse Kafka records (anything with ``.key`` and ``.value``) → (readings, [(record, error)]).
+
+    The consumer's hot path: same result as ``parse_message`` per record, in one loop with the common case
+    inlined (no per-message call chain); anything unusual falls back to ``parse_message``.
+    """
+    good: list[VitalsReading] = []
+    bad: list[tuple[Any, InputError]] = []
+    append, scan, validate = good.append, _scan_once, _validate
+    for m in records:
+        value, key = m.value, m.key
+        try:
+            try:
+                s = value.decode()
+                obj, end = scan(s, 0)
+                if end != len(s) or len(value) > MAX_MESSAGE_BYTES:
+                    raise ValueError
+            except (StopIteration, ValueError, UnicodeDecodeError, AttributeError):
+                append(parse_message(value, key))
+                continue
+            r = validate(obj)
+            if key is not None and key != r.patient_id.encode():
+                raise InputError("key_mismatch", "record key differs from patient_id")
+            append(r)
+        except InputError as e:
+            bad.append((m, e))
+    return good, bad
+
+
+def _loads(value: bytes):
+    # Hot path: the C scanner straight on the UTF-8 text, skipping json.loads' encoding detection and
+    # whitespace regexes (~30 % of a message's parse). Anything unusual goes to json.loads, which decides.
+    try:
+        s = value.decode()
+        obj, end = _scan_once(s, 0)
+        if end == len(s):
+            return obj
+    except (StopIteration, ValueError, UnicodeDecodeError):
+        pass
+    try:
+        return json.loads(value)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InputError("not_json", str(e)[:120]) from None
 
 
 def _validate(obj) -> VitalsReading:
@@ -118,26 +165,27 @@ def _validate(obj) -> VitalsReading:
     v = obj.get("v")  # first: another version may have other fields
     if v != SCHEMA_VERSION or type(v) is not int:
         raise InputError("unsupported_version", f"v={v!r}; this consumer reads v={SCHEMA_VERSION}")
-    if obj.keys() != _KEYS:
+    try:  # seven keys, all of them present <=> exactly the schema's key set
+        if len(obj) != len(_KEYS):
+            raise KeyError
+        pid, ts_s = obj["patient_id"], obj["ts"]
+        hr, spo2, temp, mob = obj["heart_rate"], obj["spo2"], obj["temperature"], obj["mobility"]
+    except KeyError:
         missing = sorted(_KEYS - obj.keys())
         if missing:
-            raise InputError("missing_field", f"missing {missing}; required fields are {sorted(_KEYS)}")
-        raise InputError("unknown_field", f"unknown {sorted(set(obj) - _KEYS)}; valid fields are {sorted(_KEYS)}")
-    pid = obj["patient_id"]
-    if type(pid) is not str or not _PID_RE.fullmatch(pid):
-        # Never echo the value: it may be a real identifier sent by a misconfigured device.
-        raise InputError("bad_patient_id", f"patient_id must match {_PID_RE.pattern} "
-                         f"(got {type(pid).__name__} of length {len(pid) if isinstance(pid, str) else '-'})")
-    ts_s = obj["ts"]
-    if type(ts_s) is not str:
-        raise InputError("bad_ts", f"ts must be an ISO-8601 string, got {type(ts_s).__name__}")
+            raise InputError("missing_field", f"missing {missing}; required fields are {sorted(_KEYS)}") from None
+        raise InputError("unknown_field", f"unknown {sorted(set(obj) - _KEYS)}; "
+                         f"valid fields are {sorted(_KEYS)}") from None
+    if type(pid) is not str or pid not in _known_pids:
+        _check_patient_id(pid)
     try:
         ts = datetime.fromisoformat(ts_s)
-    except ValueError:
+    except (TypeError, ValueError):
+        if type(ts_s) is not str:
+            raise InputError("bad_ts", f"ts must be an ISO-8601 string, got {type(ts_s).__name__}") from None
         raise InputError("bad_ts", f"ts={ts_s[:40]!r} is not ISO-8601") from None
-    if ts.utcoffset() != _ZERO:
+    if ts.tzinfo is not _UTC and ts.utcoffset() != _ZERO:
         raise InputError("bad_ts", f"ts={ts_s[:40]!r} must be UTC ('Z' or +00:00)")
-    hr, spo2, temp, mob = obj["heart_rate"], obj["spo2"], obj["temperature"], obj["mobility"]
     # Fast path: plain numbers inside their ranges (chained comparisons are False for NaN).
     if (type(hr) in _NUM and type(spo2) in _NUM and type(temp) in _NUM and type(mob) in _NUM
             and _HR_LO <= hr <= _HR_HI and _SP_LO <= spo2 <= _SP_HI and _T_LO <= temp <= _T_HI
@@ -151,4 +199,13 @@ def _validate(obj) -> VitalsReading:
         if not (math.isfinite(x) and lo <= x <= hi):
             raise InputError("out_of_range", f"{name}={x!r} is outside the accepted range [{lo}, {hi}]")
     raise AssertionError("unreachable: fast path and slow path disagree")
+
+
+def _check_patient_id(pid) -> None:
+    if type(pid) is not str or not _PID_RE.fullmatch(pid):
+        # Never echo the value: it may be a real identifier sent by a misconfigured device.
+        raise InputError("bad_patient_id", f"patient_id must match {_PID_RE.pattern} "
+                         f"(got {type(pid).__name__} of length {len(pid) if isinstance(pid, str) else '-'})")
+    if len(_known_pids) < _KNOWN_PIDS_MAX:
+        _known_pids.add(pid)
 
