@@ -88,7 +88,7 @@ def _check_patient(patient_id: str | None) -> str | None:
 @serve.deployment
 @serve.ingress(api)
 class MedrayIngress:
-    def __init__(self, enhancer, vitals, synthesizer=None, settings: dict | None = None):
+    def __init__(self, enhancer, vitals, synthesizer, settings: dict | None = None):
         self.enhancer = enhancer
         self.vitals = vitals
         self.synthesizer = synthesizer
@@ -184,8 +184,9 @@ class MedrayIngress:
         else:
             if media != "image/png":
                 raise unsupported(f"mode=synthesize takes a label-map PNG (image/png), got {media!r}")
-            if self.synthesizer is None:
-                raise HTTPError(503, "not_configured", "no cGAN checkpoint is configured (synthesizer.checkpoint)")
+            info = await self.synthesizer.info.remote()
+            if info is None:
+                raise HTTPError(503, "not_configured", "no cGAN checkpoint is configured (synth_checkpoint)")
             labels = await _typed(asyncio.to_thread(decode_label_png, body, self.settings.limits))
             masks = await asyncio.to_thread(augment_zip.mask_variants, labels, n, seed)
             images = await _typed(asyncio.gather(*[self.synthesizer.synthesize.remote(m) for m in masks]))
@@ -195,7 +196,6 @@ class MedrayIngress:
                 for c in range(img.shape[0]):
                     suffix = f"_c{c}" if img.shape[0] > 1 else ""
                     files[f"synthetic_{i:03d}{suffix}.png"] = augment_zip.png16(img[c])
-            info = await self.synthesizer.info.remote()
             manifest = {"mode": mode, "n": n, "seed": seed, "model": info["version"]}
         return Response(augment_zip.build_zip(files, manifest), media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="augment_{mode}.zip"'})
@@ -221,7 +221,7 @@ class MedrayIngress:
     async def models(self, request: Request):
         self._auth(request)
         out = {"enhancer": await self._model_info()}
-        out["synthesizer"] = None if self.synthesizer is None else await self.synthesizer.info.remote()
+        out["synthesizer"] = await self.synthesizer.info.remote()
         return out
 
     @api.get("/healthz", summary="Liveness and the vitals consumer's counters")

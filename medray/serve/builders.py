@@ -45,9 +45,7 @@ def build_medray_app(args: MedrayAppArgs) -> Application:
         check_checkpoint_setting(synth, False, "pixmed")
     enhancer = Enhancer.bind(checkpoint, args.allow_untrained, args.batching, args.max_batch_size,
                              args.batch_wait_timeout_s, 16, args.torch_threads)
-    synthesizer = None
-    if synth or args.allow_untrained:
-        synthesizer = Synthesizer.bind(synth, args.allow_untrained, 4, args.batch_wait_timeout_s, args.torch_threads)
+    synthesizer = Synthesizer.bind(synth, args.allow_untrained, 4, args.batch_wait_timeout_s, args.torch_threads)
     vitals = VitalsService.bind(args.kafka_bootstrap, args.vitals_group, args.vitals_topic)
     settings = IngressSettings(max_body_bytes=int(args.max_body_mb * 2**20), max_voxels=args.max_voxels,
                                max_vitals_age_s=args.max_vitals_age_s, max_augment_n=args.max_augment_n,

@@ -8,7 +8,8 @@ from __future__ import annotations
 from medray.config import ConfigError, InputError
 
 # InputError reasons that are not "undecodable body" (400) but a more specific status.
-_REASON_STATUS = {"too_large": 413, "unsupported": 415, "bad_alpha": 422, "bad_channels": 422}
+_REASON_STATUS = {"too_large": 413, "unsupported": 415, "bad_alpha": 422, "bad_channels": 422,
+                  "not_configured": 503}
 
 
 class HTTPError(Exception):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,10 @@ def deploy(cfg: dict[str, Any], timeout_s: float = 600.0) -> str:
     return f"http://{host}:{schema.http_options.port}"
 
 
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
 def serve_from_cli(args) -> int:
     import ray
     from ray import serve
@@ -100,6 +105,8 @@ def serve_from_cli(args) -> int:
         ensure_topics(cfg["applications"][0]["args"]["kafka_bootstrap"], [VITALS_TOPIC, DLQ_TOPIC])
         if not ray.is_initialized():
             ray.init(namespace="serve")
+        # SIGTERM (docker stop, kill) shuts down as cleanly as Ctrl-C; set after ray.init, which installs its own.
+        signal.signal(signal.SIGTERM, _interrupt)
         url = deploy(cfg)
         print(f"medray serving at {url}/  (API docs {url}/docs, health {url}/healthz); "
               f"vitals from {cfg['applications'][0]['args']['kafka_bootstrap']}. Ctrl-C stops.", flush=True)
@@ -108,7 +115,9 @@ def serve_from_cli(args) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        if ray.is_initialized():
-            serve.shutdown()
-        if broker is not None:
-            broker.stop()
+        try:
+            if ray.is_initialized():
+                serve.shutdown()
+        finally:
+            if broker is not None:
+                broker.stop()

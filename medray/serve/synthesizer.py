@@ -1,5 +1,8 @@
 """The PixMed ghost-U-Net cGAN deployment: BraTS label map → synthetic MRI slice.
 
+Always deployed; without a checkpoint (and without the dev flag) it holds no model and /v1/augment?mode=
+synthesize answers 503 "not_configured" instead of serving random weights.
+
 The U-Net needs sides that are multiples of 2^n_downs, so the mask is padded with background up to the
 next multiple and the image cropped back. Batched with ``@serve.batch`` like the enhancer."""
 from __future__ import annotations
@@ -26,13 +29,17 @@ class Synthesizer:
                  batch_wait_timeout_s: float = 0.01, torch_threads: int | None = None):
         if torch_threads:
             torch.set_num_threads(torch_threads)
-        self.served = load_served_model(checkpoint, "pixmed", allow_untrained, _untrained)
-        self.model = self.served.model
-        self.cfg: CGANConfig = self.served.config
+        self.served = None
+        if checkpoint or allow_untrained:
+            self.served = load_served_model(checkpoint, "pixmed", allow_untrained, _untrained)
+            self.model = self.served.model
+            self.cfg: CGANConfig = self.served.config
         self._batched.set_max_batch_size(max_batch_size)
         self._batched.set_batch_wait_timeout_s(batch_wait_timeout_s)
 
-    def info(self) -> dict:
+    def info(self) -> dict | None:
+        if self.served is None:
+            return None
         d = self.served.info()
         d.update(mask_channels=self.cfg.mask_channels, out_channels=self.cfg.out_channels,
                  multiple_of=2 ** self.cfg.n_downs)
@@ -58,6 +65,8 @@ class Synthesizer:
         return await asyncio.to_thread(self._run, masks)
 
     async def synthesize(self, labels: np.ndarray) -> np.ndarray:
+        if self.served is None:
+            raise InputError("not_configured", "no cGAN checkpoint is configured (synth_checkpoint)")
         bad = np.setdiff1d(np.unique(labels), BRATS_LABELS)
         if labels.ndim != 2 or bad.size:  # checked here so one bad mask never fails its batch-mates
             raise InputError("bad_mask", f"mask {labels.shape} has labels {bad.tolist()}; valid BraTS labels "
