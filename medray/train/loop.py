@@ -103,6 +103,7 @@ def train_loop_per_worker(config: dict) -> None:
     k_mask = mask_channels(parts)
     val_cap = -(-cfg.val_max_slices // world)
 
+    t_run = time.perf_counter()
     for epoch in range(start_epoch, cfg.max_epochs):
         adversarial = epoch >= cfg.warmup_epochs
         logs, n_img, t0 = defaultdict(float), 0, time.perf_counter()
@@ -133,7 +134,10 @@ def train_loop_per_worker(config: dict) -> None:
                                                             collate_fn=EvalCollate(cfg.n_channels, spec.scale)),
                        kind=kind, device=device, max_slices=val_cap, mask_channels=k_mask, amp=amp)
         improved = early.update(val["val_psnr"], epoch)
-        done = (early.should_stop or epoch == cfg.max_epochs - 1
+        # ranks must agree on stopping (else DDP waits forever): any rank over budget stops all
+        over_budget = cfg.time_budget_s is not None and all_reduce_sum(
+            [float(time.perf_counter() - t_run > cfg.time_budget_s)])[0] > 0
+        done = (early.should_stop or over_budget or epoch == cfg.max_epochs - 1
                 or (cfg.max_steps is not None and step >= cfg.max_steps))
         metrics = {
             "epoch": epoch, "step": step, "adversarial": adversarial,

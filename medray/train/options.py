@@ -29,6 +29,7 @@ class TrainConfig:
     batch_size: int = 32  # global: split evenly over the workers
     max_epochs: int = 500
     max_steps: int | None = None  # stop after this many optimizer steps in total (smoke runs, benchmarks)
+    time_budget_s: float | None = None  # stop at the first epoch end after this much training wall time (this run)
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
@@ -64,6 +65,8 @@ class TrainConfig:
             check_range(name, getattr(self, name), 0)
         if self.max_steps is not None:
             check_range("max_steps", self.max_steps, 1)
+        if self.time_budget_s is not None:
+            check_range("time_budget_s", self.time_budget_s, 1)
         check_range("lr", self.lr, 0, 1)
         check_range("beta1", self.beta1, 0, 1)
         check_range("beta2", self.beta2, 0, 1)

@@ -27,6 +27,9 @@ class TrainOutcome:
 
 def make_datasets(shards: Path, cfg: TrainConfig) -> dict:
     """Materialised train/val datasets of the rows this model can use (val capped at val_max_slices)."""
+    import ray.data
+
+    ray.data.DataContext.get_current().enable_progress_bars = False  # the loop prints one line per epoch
     scale = cfg.scale if cfg.model == "iotgan" else None
     sel = dict(scale=scale, n_channels=cfg.n_channels, modality=cfg.modality, require_mask=cfg.model == "pixmed")
     train = read_shards(shards, "train", **sel).materialize()
