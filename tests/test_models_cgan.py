@@ -6,6 +6,8 @@ import torch
 from medray.config import ConfigError, InputError
 from medray.models.cgan import CGANConfig, build_cgan_discriminator, build_cgan_generator, encode_mask
 from medray.models.ghost import GhostModule
+from tests.torch_threads import one_torch_thread  # noqa: F401  (autouse fixture)
+
 
 SMALL = dict(width=8, n_downs=5, d_width=8)
 

@@ -6,6 +6,7 @@ from medray.config import ConfigError
 from medray.models.cgan import CGANConfig, build_cgan_generator
 from medray.models.checkpoint import CheckpointError, load_checkpoint, load_generator, save_checkpoint
 from medray.models.sr_generator import SRGeneratorConfig, build_generator
+from tests.torch_threads import one_torch_thread  # noqa: F401  (autouse fixture)
 
 
 def test_iotgan_round_trip_via_folder(tmp_path):

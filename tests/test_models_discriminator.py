@@ -4,6 +4,8 @@ import torch
 
 from medray.config import ConfigError, InputError
 from medray.models.discriminator import DiscriminatorConfig, build_discriminator
+from tests.torch_threads import one_torch_thread  # noqa: F401  (autouse fixture)
+
 
 SMALL = dict(width=8, n_layers=3)
 

@@ -8,6 +8,8 @@ from medray.config import ConfigError, InputError, from_dict
 from medray.models.blocks import MultiScaleFusion, ResidualAttention, ResidualConv, SingleScaleConv, TransposedUpsampler
 from medray.models.sr_generator import SRGeneratorConfig, build_generator
 from medray.models.vitals_adaptive import AlphaNet, VitalsAdaptiveBlock
+from tests.torch_threads import one_torch_thread  # noqa: F401  (autouse fixture)
+
 
 SMALL = dict(width=8, depth=2)
 VITALS = torch.tensor([[72.0, 98.0, 36.8, 0.2], [130.0, 86.0, 39.5, 0.9]])
