@@ -34,6 +34,10 @@ def test_hybrid_output_weights_each_head():
     assert float(g_adv_loss(out)) == pytest.approx(float(expected), rel=1e-6)
     only_global = DOutput(None, torch.full((2, 1), -1.0), torch.full((2,), -1.0), 0.0, 1.0)
     assert float(g_adv_loss(only_global)) == pytest.approx(float(F.softplus(torch.tensor(1.0))), rel=1e-6)
+    zero_w = _out(2.0, -1.0, wp=0.0, wg=1.0)
+    zero_w.patch.requires_grad_(True)
+    g_adv_loss(zero_w).backward()  # a weight-0 head stays in the graph with a zero gradient
+    assert zero_w.patch.grad is not None and float(zero_w.patch.grad.abs().sum()) == 0.0
 
 
 def test_d_loss_separates_real_and_fake():

@@ -113,6 +113,9 @@ def test_gradients_reach_every_parameter():
     g(torch.rand(2, 4, 8, 8), VITALS).square().mean().backward()
     missing = [n for n, p in g.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert missing == []
+    g.zero_grad(set_to_none=True)  # without vitals the α MLP still gets a (zero) gradient: DDP-safe
+    g(torch.rand(2, 4, 8, 8)).square().mean().backward()
+    assert [n for n, p in g.named_parameters() if p.grad is None] == []
 
 
 @pytest.mark.parametrize(

@@ -28,13 +28,12 @@ def _loss(logits: torch.Tensor, target: float, mode: AdvMode) -> torch.Tensor:
 def _against(out: DOutput | torch.Tensor, target: float, mode: AdvMode) -> torch.Tensor:
     if isinstance(out, torch.Tensor):
         return _loss(out, target, mode)
-    total = 0.0
-    if out.patch is not None and out.w_patch:
+    # a head with weight 0 still enters (×0) so its parameters get a zero gradient, not None (DDP-safe)
+    total = out.mixed.sum() * 0.0
+    if out.patch is not None:
         total = total + out.w_patch * _loss(out.patch, target, mode)
-    if out.global_ is not None and out.w_global:
+    if out.global_ is not None:
         total = total + out.w_global * _loss(out.global_, target, mode)
-    if not isinstance(total, torch.Tensor):  # both weights 0: a zero that still belongs to the graph
-        total = out.mixed.sum() * 0.0
     return total
 
 

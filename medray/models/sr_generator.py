@@ -148,6 +148,10 @@ class SRGenerator(nn.Module):
         a = self.alpha_for(vitals, lr.shape[0], alpha)
         self.last_alpha = a.detach()
         if cfg.vitals_adaptive:
+            if self.training and self.last_alpha_source in ("default", "explicit"):
+                # the α MLP took no part: enter it ×0 so its weights get zero gradients, not None, and DDP
+                # needs no find_unused_parameters
+                a = a + 0.0 * self.alpha_net(torch.zeros(1, len(VITALS_ORDER), device=a.device)).sum()
             feat = self.adaptive(feat, a)
         feat = self.upsampler(feat + x)
         return self.tail(feat) + base
