@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from medray.config import check_choice
+
 
 def conv(cin: int, cout: int, k: int = 3) -> nn.Conv2d:
     """'same' convolution (odd kernel sizes only)."""
@@ -78,8 +80,7 @@ class TransposedUpsampler(nn.Module):
 
     def __init__(self, width: int, scale: int):
         super().__init__()
-        if scale not in (2, 4):
-            raise ValueError(f"scale={scale} is not valid; choose one of [2, 4]")
+        check_choice("scale", scale, [2, 4])
         stages = []
         for _ in range({2: 1, 4: 2}[scale]):
             stages += [nn.ConvTranspose2d(width, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
