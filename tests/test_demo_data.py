@@ -166,6 +166,8 @@ def test_manifest_labels_real_and_synthetic(demo):
     assert any("MNI152" in r for r in manifest["real"])
 
 
-def test_bad_patient_count_is_refused(tmp_path):
-    with pytest.raises(ConfigError, match="patients"):
-        make_demo_data(tmp_path, patients=0)
+@pytest.mark.parametrize("kwargs, name", [({"patients": 0}, "patients"), ({"patients": 2.5}, "patients"),
+                                          ({"seed": -1}, "seed")])
+def test_bad_options_are_refused(tmp_path, kwargs, name):
+    with pytest.raises(ConfigError, match=name):
+        make_demo_data(tmp_path, **kwargs)

@@ -19,7 +19,7 @@ import nibabel as nib
 import numpy as np
 from tqdm import tqdm
 
-from medray.config import check_range
+from medray.config import ConfigError, check_range
 from medray.demo.anatomy import Anatomy, load_anatomy
 from medray.demo.contrasts import MODALITIES, STORE_SCALE, acquire, healthy_contrasts
 from medray.demo.deform import apply_warp, random_warp
@@ -69,7 +69,10 @@ def make_patient(anat: Anatomy, index: int, seed: int, with_tumour: bool) -> tup
 
 def make_demo_data(out: Path, patients: int = 12, seed: int = 0) -> dict:
     """Write the demo cohort under ``out``; return the manifest (also written to ``out/demo_manifest.json``)."""
-    check_range("patients", patients, 1, 999)
+    for name, value, hi in (("patients", patients, 999), ("seed", seed, 2**32 - 1)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(f"{name}={value!r} must be an integer")
+        check_range(name, value, 1 if name == "patients" else 0, hi)  # SeedSequence needs seed ≥ 0
     out = Path(out)
     (out / "brats").mkdir(parents=True, exist_ok=True)
     anat = load_anatomy(resolution=2)
