@@ -108,9 +108,11 @@ def staleness(bootstrap: str, topic: str, patients: int, hz: float, duration_s: 
     deadline = time.time() + 30
     while not con.assignment() and time.time() < deadline:
         time.sleep(0.05)
-    sim = subprocess.Popen([sys.executable, "-m", "medray.cli", "vitals-sim", "--bootstrap", bootstrap,
-                            "--patients", str(patients), "--hz", str(hz), "--duration", str(duration_s),
-                            "--topic", topic], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The simulator runs in its own interpreter (as a device fleet would); it reports how far it fell behind
+    # its own schedule, which is included in the delays below (readings are stamped with their schedule).
+    code = ("import json, sys; from medray.vitals.simulator import run_simulator; "
+            f"print(json.dumps(run_simulator({bootstrap!r}, {patients}, {hz}, {duration_s}, {topic!r}, 0)))")
+    sim = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     ages = []
     try:
         while sim.poll() is None:
@@ -125,11 +127,13 @@ def staleness(bootstrap: str, topic: str, patients: int, hz: float, duration_s: 
     finally:
         if sim.poll() is None:
             sim.kill()
+        sim_summary = json.loads(sim.stdout.read() or "{}")
         con.stop()
     delays = sorted(con.delays())
     q = lambda p: delays[min(len(delays) - 1, int(p * len(delays)))]  # noqa: E731
     return {"patients": patients, "hz": hz, "rate_msg_s": patients * hz, "duration_s": duration_s,
             "expected": expected, "applied": cache.applied, "sim_rc": sim.returncode,
+            "sim_max_behind_schedule_s": sim_summary.get("max_behind_schedule_s"),
             "delay_s": {"p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "max": delays[-1]},
             "age_of_newest_s_max_p99": sorted(ages)[int(0.99 * (len(ages) - 1))] if ages else None}
 
@@ -140,7 +144,8 @@ def main() -> int:
     ap.add_argument("--patients", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--max-records", type=int, default=5000)
-    ap.add_argument("--stream-patients", type=int, default=500)
+    ap.add_argument("--stream-patients", type=int, nargs="+", default=[100, 500],
+                    help="one live run per value (patients x --stream-hz msg/s)")
     ap.add_argument("--stream-hz", type=float, default=10.0)
     ap.add_argument("--stream-seconds", type=float, default=15.0)
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -166,7 +171,8 @@ def main() -> int:
                 cpu_runs[name].append(cpu)
         med = {k: statistics.median(v) for k, v in runs.items()}
         cpu_med = {k: statistics.median(v) for k, v in cpu_runs.items()}
-        stale = staleness(broker.bootstrap, "bench.stream", a.stream_patients, a.stream_hz, a.stream_seconds)
+        stale_runs = [staleness(broker.bootstrap, f"bench.stream{i}", n, a.stream_hz, a.stream_seconds)
+                      for i, n in enumerate(a.stream_patients)]
     finally:
         broker.stop()
 
@@ -181,20 +187,22 @@ def main() -> int:
         "ratio_medray_vs_bare_count": med["medray"] / med["bare_count"],
         "cpu_ratio_medray_vs_bare_json": cpu_med["medray"] / cpu_med["bare_json"],
         "cpu_ratio_medray_vs_bare_count": cpu_med["medray"] / cpu_med["bare_count"],
-        "staleness": stale,
+        "staleness": stale_runs,
         "targets": {"medray_msg_s": 10_000, "ratio_vs_bare": 0.8, "staleness_p99_s": 1.0},
     }
     result["pass"] = {"throughput": med["medray"] >= 10_000,
                       "ratio_vs_bare_json": result["ratio_medray_vs_bare_json"] >= 0.8,
                       "ratio_vs_bare_count": result["ratio_medray_vs_bare_count"] >= 0.8,
-                      "staleness_p99": stale["delay_s"]["p99"] <= 1.0}
+                      "staleness_p99": {f"{r['rate_msg_s']:.0f}_msg_s": r["delay_s"]["p99"] <= 1.0
+                                        for r in stale_runs}}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"vitals: medray {med['medray']:,.0f} msg/s vs bare {med['bare_count']:,.0f} (count-only) / "
           f"{med['bare_json']:,.0f} (json) -> {result['ratio_medray_vs_bare_count']:.2f}x / "
           f"{result['ratio_medray_vs_bare_json']:.2f}x (per CPU-s: {result['cpu_ratio_medray_vs_bare_count']:.2f}x / "
-          f"{result['cpu_ratio_medray_vs_bare_json']:.2f}x); staleness p99 {stale['delay_s']['p99'] * 1000:.0f} ms "
-          f"at {stale['rate_msg_s']:,.0f} msg/s; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus "
+          f"{result['cpu_ratio_medray_vs_bare_json']:.2f}x); staleness p99 "
+          + ", ".join(f"{r['delay_s']['p99'] * 1000:.0f} ms at {r['rate_msg_s']:,.0f} msg/s" for r in stale_runs)
+          + f"; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus "
           f"-> {a.out}")
     return 0
 

@@ -137,6 +137,35 @@ def test_crash_before_commit_then_restart_loses_nothing(kafka_bootstrap, unique_
         assert cache.seen(pid) >= {r.ts_epoch for r in readings if r.patient_id == pid}
 
 
+def test_a_failing_batch_is_redelivered_not_skipped(kafka_bootstrap, unique_topic):
+    topic, dlq = _topics(kafka_bootstrap, unique_topic)
+    readings = list(generate_readings(patients=2, hz=10, count=400, seed=5))
+    _produce(kafka_bootstrap, topic, readings)
+
+    class FlakyCache(VitalsCache):
+        calls = 0
+
+        def apply_batch(self, batch, now=None):
+            FlakyCache.calls += 1
+            if FlakyCache.calls == 2:  # applies half of the batch, then fails (a bug, a full disk, ...)
+                batch = list(batch)
+                super().apply_batch(batch[: len(batch) // 2], now)
+                raise RuntimeError("injected failure")
+            return super().apply_batch(batch, now)
+
+    cache = FlakyCache()
+    con = VitalsConsumer(kafka_bootstrap, "g-" + uuid.uuid4().hex[:6], cache, topic, dlq,
+                         ConsumerOptions(max_poll_records=50, **FAST)).start()
+    try:
+        _wait(lambda: cache.applied >= 400 and con.stats()["lag"] == 0, what="all applied after the failure")
+    finally:
+        con.stop()
+    s = con.stats()
+    assert cache.applied == 400 and cache.duplicates > 0
+    assert s["errors"] == 1 and "injected failure" in s["last_error"]
+    assert sum(v or 0 for v in committed_offsets(kafka_bootstrap, con.group_id, topic).values()) == 400
+
+
 CHILD = textwrap.dedent("""
     import sys, time
     from medray.vitals.cache import VitalsCache

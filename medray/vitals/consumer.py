@@ -39,6 +39,7 @@ class ConsumerOptions:
     max_poll_interval_ms: int = 3000
     auto_offset_reset: str = "earliest"
     fetch_max_bytes: int = 16 << 20
+    fetch_max_wait_ms: int = 100  # how long an empty fetch waits on the broker: bounds staleness when idle
     delay_samples: int = 20000  # how many recent delivery delays stats() keeps for p50/p99
 
     def __post_init__(self):
@@ -49,6 +50,7 @@ class ConsumerOptions:
         check_range("max_poll_interval_ms", self.max_poll_interval_ms, 1000, 3_600_000)
         check_choice("auto_offset_reset", self.auto_offset_reset, ["earliest", "latest"])
         check_range("fetch_max_bytes", self.fetch_max_bytes, 1 << 16)
+        check_range("fetch_max_wait_ms", self.fetch_max_wait_ms, 1, 10_000)
         check_range("delay_samples", self.delay_samples, 1)
 
 
@@ -82,6 +84,7 @@ class VitalsConsumer:
             auto_offset_reset=o.auto_offset_reset, max_poll_records=o.max_poll_records,
             max_poll_interval_ms=o.max_poll_interval_ms, session_timeout_ms=o.session_timeout_ms,
             heartbeat_interval_ms=o.heartbeat_interval_ms, fetch_max_bytes=o.fetch_max_bytes,
+            fetch_max_wait_ms=o.fetch_max_wait_ms,
             max_partition_fetch_bytes=max(1 << 20, o.fetch_max_bytes // 4), client_id=f"medray-vitals-{self.group_id}")
         self.started_at = time.time()
         self._thread = threading.Thread(target=self._run, name=f"vitals-consumer-{self.group_id}", daemon=True)
@@ -136,25 +139,26 @@ class VitalsConsumer:
                     self._dlq.close(timeout=5)
 
     def _handle(self, records: dict) -> None:
-        readings, bad = parse_records(chain.from_iterable(records.values()))
-        now = time.time()
-        self.cache.apply_batch(readings, now)
-        self._delays.extend([now - r.ts_epoch for r in readings])
-        if bad:
-            try:
+        try:
+            readings, bad = parse_records(chain.from_iterable(records.values()))
+            now = time.time()
+            self.cache.apply_batch(readings, now)
+            self._delays.extend([now - r.ts_epoch for r in readings])
+            if bad:
                 self._dead_letter(bad)
-            except Exception:
-                # Not committing would be useless without a rewind: go back to the batch start so the whole
-                # batch (dead letters included) is delivered again; the readings then count as duplicates.
-                for tp, msgs in records.items():
-                    self._consumer.seek(tp, msgs[0].offset)
-                raise
-            self.cache.record_invalid(e.reason for _, e in bad)
+                self.cache.record_invalid(e.reason for _, e in bad)
+        except Exception:
+            # The fetch position is already past this batch; a later commit would skip it. Rewind to the batch
+            # start so it is delivered again (what got applied then counts as duplicates), then let _run back off.
+            for tp, msgs in records.items():
+                self._consumer.seek(tp, msgs[0].offset)
+            raise
         self.counters["messages"] += len(readings) + len(bad)
         self.counters["batches"] += 1
         if self._crash.is_set():
             self._stop.set()
             return  # simulated crash: applied, never committed
+        # A failed commit (e.g. after a rebalance) loses nothing: the next owner starts at the last commit.
         self._consumer.commit({tp: OffsetAndMetadata(msgs[-1].offset + 1, "", -1) for tp, msgs in records.items()})
         self.last_commit_at = time.time()
         self.counters["commits"] += 1

@@ -136,13 +136,14 @@ def run_simulator(bootstrap: str, patients: int = 4, hz: float = 1.0, duration_s
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1, client_id="medray-vitals-sim")
     wall0 = time.time()
     start = datetime.fromtimestamp(wall0, tz=timezone.utc)
-    sent, last_tick = 0, -1.0
+    sent, last_tick, behind = 0, -1.0, 0.0
     try:
         for r in generate_readings(patients, hz, duration_s, count, seed, start):
             due = r.ts_epoch - wall0
             if realtime and due > last_tick:
                 last_tick = due
                 delay = wall0 + due - time.time()
+                behind = max(behind, -delay)  # >0: this machine could not keep up with the tick rate
                 if delay > 0:
                     producer.flush()  # a tick goes out together, then we wait for the next
                     time.sleep(delay)
@@ -154,4 +155,7 @@ def run_simulator(bootstrap: str, patients: int = 4, hz: float = 1.0, duration_s
         producer.close(timeout=10)
     elapsed = time.time() - wall0
     log.info("vitals-sim: sent %d readings for %d patients to %s in %.1fs", sent, patients, topic, elapsed)
-    return {"sent": sent, "patients": patients, "hz": hz, "topic": topic, "elapsed_s": elapsed}
+    if realtime and behind > 1.0 / hz:
+        log.warning("vitals-sim fell up to %.2fs behind its schedule (CPU-bound?)", behind)
+    return {"sent": sent, "patients": patients, "hz": hz, "topic": topic, "elapsed_s": elapsed,
+            "max_behind_schedule_s": behind if realtime else None}
