@@ -47,3 +47,25 @@ def test_grouping_rules(tmp_path):
         ("duplicate", "IM0_copy.dcm"), ("incomplete_brats", "P2_seg.nii.gz"), ("incomplete_brats", "P2_t1.nii.gz")]
     assert d.n_ignored == 1
     assert "1CT1" not in repr(d.units) and series not in repr(d.units)  # units carry pseudonyms only
+
+
+def test_time_limit_survives_code_that_swallows_exceptions():
+    import time
+
+    import pytest
+
+    from medray.config import InputError
+    from medray.ingest.timeout import time_limit
+
+    t0 = time.perf_counter()
+    swallowed = []
+    with pytest.raises(InputError) as e:
+        with time_limit(0.05):
+            try:
+                time.sleep(2)
+            except Exception as err:  # like a reader that catches everything once…
+                swallowed.append(err)
+            time.sleep(2)  # …the limit fires again here
+    assert e.value.reason == "timeout" and len(swallowed) == 1 and time.perf_counter() - t0 < 1.5
+    with time_limit(5.0) as lim:
+        assert lim.enforced

@@ -27,6 +27,8 @@ def read_header(path: Path) -> dict:
     """Parse a DICOM header (pixels deferred) and refuse non-images, colour and unsupported modalities."""
     try:
         ds = pydicom.dcmread(path, defer_size="4 KB")
+    except InputError:  # the time limit fired: keep its reason
+        raise
     except InvalidDicomError as e:
         raise InputError("not_dicom", "no DICOM preamble/meta header") from e
     except Exception as e:  # pydicom raises many types on garbage (struct.error, EOFError, ValueError…)
@@ -75,10 +77,14 @@ def _decode(path: str) -> tuple[np.ndarray, dict]:
     """One file → (frames, rows, cols) float32 after the Modality LUT, plus geometry; typed errors."""
     try:
         ds = pydicom.dcmread(path)
+    except InputError:  # the time limit fired: keep its reason
+        raise
     except Exception as e:
         raise InputError("not_dicom", type(e).__name__) from e
     try:
         arr = ds.pixel_array
+    except InputError:  # the time limit fired: keep its reason
+        raise
     except (ValueError, EOFError) as e:
         msg = str(e).lower()
         reason = "truncated" if ("length" in msg or "expected" in msg or "truncat" in msg or "end of" in msg) else "decode_error"

@@ -30,6 +30,8 @@ def load_header(path: str | Path):
         img = nib.load(str(path))
     except (nib.filebasedimages.ImageFileError, nib.spatialimages.HeaderDataError) as e:
         raise InputError("not_nifti", str(e).splitlines()[0][:160] if str(e) else type(e).__name__) from e
+    except InputError:  # the time limit fired: keep its reason
+        raise
     except ModuleNotFoundError as e:  # e.g. MINC2 needs h5py, which medray does not depend on
         raise InputError("unsupported_format", f"reading this format needs the missing module {e.name!r}") from e
     except FileNotFoundError as e:  # the data half of a .hdr/.img or .PAR/.REC pair is missing

@@ -30,7 +30,8 @@ def time_limit(seconds: float | None, what: str = "file"):
         raise InputError("timeout", f"{what} took longer than {seconds:g} s")
 
     previous = signal.signal(signal.SIGALRM, _expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # re-fire every `interval` after expiry: library code that swallows a broad Exception cannot eat the limit
+    signal.setitimer(signal.ITIMER_REAL, seconds, min(1.0, seconds))
     limit.enforced = True
     try:
         yield limit
