@@ -172,3 +172,51 @@ def test_refusals_are_typed_and_checked_before_allocation():
     with pytest.raises(InputError) as e:
         decode("application/dicom", rgb, LIMITS)
     assert e.value.reason == "unsupported"
+
+
+def _mutants(body: bytes, rng: np.random.Generator, n: int):
+    """Bit flips, truncations, byte overwrites and splices of a valid body."""
+    for _ in range(n):
+        b = bytearray(body)
+        kind = rng.integers(4)
+        if kind == 0:
+            for i in rng.integers(0, len(b), size=int(rng.integers(1, 8))):
+                b[i] ^= 1 << int(rng.integers(8))
+        elif kind == 1:
+            b = b[: int(rng.integers(0, len(b)))]
+        elif kind == 2:
+            i = int(rng.integers(0, min(len(b), 600)))
+            b[i: i + 4] = rng.integers(0, 256, size=4, dtype=np.uint8).tobytes()
+        else:
+            i = int(rng.integers(0, len(b)))
+            b = b[:i] + rng.integers(0, 256, size=int(rng.integers(1, 64)), dtype=np.uint8).tobytes() + b[i:]
+        yield bytes(b)
+
+
+@pytest.mark.parametrize("media", ["image/png", "application/gzip", "application/x-nifti", "application/dicom"])
+def test_mutated_inputs_decode_or_refuse_with_input_error(media):
+    """A seeded fuzz subset (benchmarks/fuzz_inputs.py runs the large one): every mutant either decodes and
+    encodes back, or raises InputError — never another exception."""
+    import time
+
+    rng = np.random.default_rng(0)
+    valid = {"image/png": _png((rng.random((16, 16)) * 65535).astype(np.uint16)),
+             "application/gzip": gzip.compress(_volume((8, 8, 2)).to_bytes()),
+             "application/x-nifti": _volume((8, 8, 2)).to_bytes(),
+             "application/dicom": (TEST_FILES / "MR_small.dcm").read_bytes()}[media]
+    small = CodecLimits(max_body_bytes=1 << 20, max_voxels=1 << 18)
+    decoded = 0
+    for body in _mutants(valid, rng, 150):
+        t0 = time.perf_counter()
+        try:
+            dec = decode(media, body, small)
+        except InputError:
+            continue
+        finally:
+            assert time.perf_counter() - t0 < 5.0
+        try:
+            encode(dec, _up(dec.slices, 2), 2, "fuzz")
+        except InputError:
+            continue
+        decoded += 1
+    assert decoded > 0  # some mutants (e.g. flips inside pixel data) are still valid images

@@ -4,6 +4,7 @@ following each patient's vitals, and each error class. The app is shut down at t
 import gzip
 import io
 import json
+import os
 import socket
 import time
 import zipfile
@@ -241,3 +242,44 @@ def test_error_classes_and_the_replica_keeps_serving(app):
     check(post(app, "/v1/augment", _bodies()["nifti"][0], "application/x-nifti", mode="synthesize"), 415)
     r = post(app, "/v1/enhance", png, "image/png")
     assert r.status_code == 200  # still serving after every refusal
+
+
+@pytest.mark.skipif(not (Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()),
+                    reason="needs Debian's chromium and chromedriver")
+def test_viewer_in_headless_chromium(app, tmp_path):
+    """The web viewer, driven in a real browser: token, patient, upload, enhanced image and α appear."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    scan = tmp_path / "slice.png"
+    yy, xx = np.mgrid[:48, :48]
+    scan.write_bytes(_png((((xx - 24) ** 2 + (yy - 24) ** 2 < 300) * 200 + 30).astype(np.uint8)))
+    opts = Options()
+    opts.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1100,1000"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    try:
+        wait = WebDriverWait(driver, 60)
+        driver.get(app["url"] + "/")
+        driver.find_element(By.ID, "token").send_keys(TOKEN + Keys.TAB)
+        wait.until(lambda d: any(o.get_attribute("value") == "P-fever"
+                                 for o in d.find_elements(By.CSS_SELECTOR, "#patient option")))
+        Select(driver.find_element(By.ID, "patient")).select_by_value("P-fever")
+        wait.until(lambda d: "α these vitals give" in d.find_element(By.ID, "vitals").text)
+        driver.find_element(By.ID, "file").send_keys(str(scan))
+        driver.find_element(By.ID, "go").click()
+        wait.until(lambda d: d.find_element(By.ID, "status").text == "done")
+        width = driver.execute_script("return document.getElementById('after').naturalWidth")
+        assert width == 96  # 48 px × scale 2, decoded by the browser
+        assert driver.execute_script("return document.getElementById('before').naturalWidth") == 48
+        meta = driver.find_element(By.ID, "meta").text
+        assert meta.startswith("α ") and "(vitals)" in meta and "iotgan:" in meta
+        shot = Path(os.environ.get("MEDRAY_VIEWER_SCREENSHOT", tmp_path / "viewer.png"))
+        driver.save_screenshot(str(shot))  # set MEDRAY_VIEWER_SCREENSHOT to keep it for a look by eye
+    finally:
+        driver.quit()

@@ -1,6 +1,5 @@
 """The service refuses to serve random weights unless told so explicitly, and labels them when it does."""
 import pytest
-import torch
 
 from medray.config import ConfigError
 from medray.models.checkpoint import save_checkpoint

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
+import pydicom
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from ray import serve
+from ray.exceptions import ActorUnavailableError, RayActorError
 
 from medray.config import InputError, check_range
 from medray.serve import augment_zip
@@ -68,6 +69,18 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
     return JSONResponse({"error": "bad_parameter", "detail": "; ".join(parts)}, status_code=422)
 
 
+async def _retrying(call, attempts: int = 4):
+    """Model calls are idempotent: when the replica serving one dies mid-request (crash, scale-down, chaos
+    drill), send it again; the handle routes it to a live replica."""
+    for i in range(attempts):
+        try:
+            return await call()
+        except (RayActorError, ActorUnavailableError):
+            if i == attempts - 1:
+                raise
+            await asyncio.sleep(0.05 * (i + 1))
+
+
 async def _typed(awaitable):
     """Await a handle call or a thread; re-raise medray's typed errors (possibly wrapped by Ray) as HTTPError."""
     try:
@@ -93,6 +106,9 @@ class MedrayIngress:
         self.vitals = vitals
         self.synthesizer = synthesizer
         self.settings = IngressSettings(**(settings or {}))
+        # pydicom's value-validation warnings quote element values (a PatientName among them): off in the service.
+        pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+        pydicom.config.settings.writing_validation_mode = pydicom.config.IGNORE
         self._enhancer_info: dict | None = None
 
     def _auth(self, request: Request) -> None:
@@ -100,7 +116,7 @@ class MedrayIngress:
 
     async def _model_info(self) -> dict:
         if self._enhancer_info is None:
-            self._enhancer_info = await self.enhancer.info.remote()
+            self._enhancer_info = await _retrying(lambda: self.enhancer.info.remote())
         return self._enhancer_info
 
     async def _latest_vitals(self, patient_id: str | None) -> dict | None:
@@ -140,7 +156,8 @@ class MedrayIngress:
         dec = await _typed(asyncio.to_thread(decode, media, body, self.settings.limits))
         vit = await self._latest_vitals(patient_id)
         vitals = None if vit is None else [vit["heart_rate"], vit["spo2"], vit["temperature"], vit["mobility"]]
-        res = await _typed(self.enhancer.enhance.remote(EnhanceJob(dec.slices, vitals, alpha)))
+        job = EnhanceJob(dec.slices, vitals, alpha)
+        res = await _typed(_retrying(lambda: self.enhancer.enhance.remote(job)))
         s = info["scale"]
         desc = f"medray IoT-GAN x{s} super-resolution; model {info['version']}; alpha {res.alpha:.4f}"
         if format == "png":
@@ -189,7 +206,8 @@ class MedrayIngress:
                 raise HTTPError(503, "not_configured", "no cGAN checkpoint is configured (synth_checkpoint)")
             labels = await _typed(asyncio.to_thread(decode_label_png, body, self.settings.limits))
             masks = await asyncio.to_thread(augment_zip.mask_variants, labels, n, seed)
-            images = await _typed(asyncio.gather(*[self.synthesizer.synthesize.remote(m) for m in masks]))
+            images = await _typed(asyncio.gather(*[_retrying(lambda m=m: self.synthesizer.synthesize.remote(m))
+                                                   for m in masks]))
             files = {}
             for i, (m, img) in enumerate(zip(masks, images)):
                 files[f"mask_{i:03d}.png"] = augment_zip.label_png(m)

@@ -33,7 +33,7 @@ class MedrayAppArgs(BaseModel):
     max_augment_n: int = Field(16, ge=1, le=256)
     batching: bool = Field(True, description="@serve.batch in the enhancer (off only for the benchmark)")
     max_batch_size: int = Field(8, ge=1)
-    batch_wait_timeout_s: float = Field(0.01, ge=0)
+    batch_wait_timeout_s: float = Field(0.0, ge=0)
     torch_threads: Optional[int] = Field(None, ge=1)
 
 

@@ -37,7 +37,7 @@ def _untrained():
 @serve.deployment
 class Enhancer:
     def __init__(self, checkpoint: str | None = None, allow_untrained: bool = False, batching: bool = True,
-                 max_batch_size: int = 8, batch_wait_timeout_s: float = 0.01, chunk_slices: int = 16,
+                 max_batch_size: int = 8, batch_wait_timeout_s: float = 0.0, chunk_slices: int = 16,
                  torch_threads: int | None = None):
         if torch_threads:
             torch.set_num_threads(torch_threads)
@@ -60,7 +60,8 @@ class Enhancer:
         alphas, sources = [], []
         with torch.no_grad():
             for job in jobs:
-                vit = None if job.vitals is None else torch.tensor([job.vitals], dtype=torch.float32)
+                vit = None if job.vitals is None else torch.tensor([job.vitals], dtype=torch.float32,
+                                                                   device=self.served.device)
                 a = self.model.alpha_for(vit, 1, job.alpha)
                 alphas.append(float(a[0]))
                 sources.append(self.model.last_alpha_source)
@@ -83,14 +84,15 @@ class Enhancer:
             for members in groups.values():
                 for start in range(0, len(members), self.chunk):
                     part = members[start: start + self.chunk]
-                    lr = torch.from_numpy(np.stack([jobs[ji].slices[si] for ji, si in part]))
-                    alpha = torch.tensor([alphas[ji] for ji, _ in part], dtype=torch.float32)
-                    sr = self.model(lr, None, alpha).clamp_(0.0, 1.0).numpy()
+                    dev = self.served.device
+                    lr = torch.from_numpy(np.stack([jobs[ji].slices[si] for ji, si in part])).to(dev)
+                    alpha = torch.tensor([alphas[ji] for ji, _ in part], dtype=torch.float32, device=dev)
+                    sr = self.model(lr, None, alpha).clamp_(0.0, 1.0).cpu().numpy()
                     for (ji, si), img in zip(part, sr):
                         outs[ji][si] = img
         return [EnhanceResult(o, a, s) for o, a, s in zip(outs, alphas, sources)]
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.0)
     async def _batched(self, jobs: list[EnhanceJob]) -> list[EnhanceResult]:
         # The forward runs in a thread so the replica keeps accepting requests into the next batch.
         return await asyncio.to_thread(self._run, jobs)

@@ -27,10 +27,15 @@ class ServedModel:
     untrained: bool
     metrics: dict
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
     def info(self) -> dict:
         n_params = sum(p.numel() for p in self.model.parameters())
         return {"kind": self.kind, "version": self.version, "untrained": self.untrained,
-                "config": to_dict(self.config), "metrics": self.metrics, "parameters": n_params}
+                "config": to_dict(self.config), "metrics": self.metrics, "parameters": n_params,
+                "device": str(self.device)}
 
 
 def _file_digest(path: Path) -> str:
@@ -56,8 +61,10 @@ def check_checkpoint_setting(checkpoint: str | None, allow_untrained: bool, kind
 def load_served_model(checkpoint: str | None, kind: str, allow_untrained: bool,
                       build_untrained: Callable[[], tuple[torch.nn.Module, Any]]) -> ServedModel:
     check_checkpoint_setting(checkpoint, allow_untrained, kind)
+    # A replica given num_gpus > 0 sees its GPU; with num_gpus 0 Ray hides every GPU, so this is "cpu".
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     if checkpoint:
-        model, cfg, ckpt = load_generator(checkpoint)
+        model, cfg, ckpt = load_generator(checkpoint, map_location=device)
         if ckpt["kind"] != kind:
             raise ConfigError(f"checkpoint {checkpoint!r} holds a {ckpt['kind']!r} model; this deployment serves {kind!r}")
         version = f"{kind}:{_file_digest(resolve_path(checkpoint))}"
@@ -65,4 +72,4 @@ def load_served_model(checkpoint: str | None, kind: str, allow_untrained: bool,
     log.warning("serving an UNTRAINED %s model (allow_untrained=true): outputs are meaningless", kind)
     torch.manual_seed(0)
     model, cfg = build_untrained()
-    return ServedModel(model.eval(), cfg, kind, f"{kind}:untrained-dev", True, {})
+    return ServedModel(model.to(device).eval(), cfg, kind, f"{kind}:untrained-dev", True, {})

@@ -26,7 +26,7 @@ def _untrained():
 @serve.deployment
 class Synthesizer:
     def __init__(self, checkpoint: str | None = None, allow_untrained: bool = False, max_batch_size: int = 4,
-                 batch_wait_timeout_s: float = 0.01, torch_threads: int | None = None):
+                 batch_wait_timeout_s: float = 0.0, torch_threads: int | None = None):
         if torch_threads:
             torch.set_num_threads(torch_threads)
         self.served = None
@@ -55,12 +55,13 @@ class Synthesizer:
         for (h, w), idx in groups.items():
             padded = np.stack([np.pad(masks[i], ((0, -h % step), (0, -w % step))) for i in idx])
             with torch.no_grad():
-                y = self.model(encode_mask(padded, self.cfg.mask_channels)).clamp_(0.0, 1.0)[:, :, :h, :w]
+                x = encode_mask(padded, self.cfg.mask_channels).to(self.served.device)
+                y = self.model(x).clamp_(0.0, 1.0)[:, :, :h, :w].cpu()
             for i, img in zip(idx, y.numpy().astype(np.float32)):
                 out[i] = img
         return out
 
-    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.01)
+    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.0)
     async def _batched(self, masks: list[np.ndarray]) -> list[np.ndarray]:
         return await asyncio.to_thread(self._run, masks)
 

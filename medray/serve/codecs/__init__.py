@@ -43,7 +43,13 @@ def decode(content_type: str | None, body: bytes, limits: CodecLimits) -> Decode
 def encode(dec: Decoded, out: np.ndarray, scale: int, description: str) -> bytes:
     """``out`` [N, C, H*s, W*s] float in [0, 1] → bytes of ``dec.media_type``."""
     fn = {"png": encode_png, "nifti": encode_nifti, "dicom": encode_dicom}[dec.fmt]
-    return fn(dec, out, scale, description)
+    try:
+        return fn(dec, out, scale, description)
+    except InputError:
+        raise
+    except Exception as e:  # a header that decoded but cannot be written back (odd VRs, broken qform...)
+        raise InputError("unencodable", f"the result could not be written as {dec.media_type}: "
+                         f"{type(e).__name__}: {e}") from None
 
 
 __all__ = ["CodecLimits", "Decoded", "MEDIA_TYPES", "codec_for", "decode", "encode"]

@@ -4,7 +4,6 @@ so the new voxel grid covers exactly the same field of view."""
 from __future__ import annotations
 
 import gzip
-import io
 import struct
 import zlib
 

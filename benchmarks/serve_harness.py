@@ -1,0 +1,127 @@
+"""Shared by benchmarks/serve.py and benchmarks/chaos_serve.py: bring up broker + Ray + the medray Serve app
+from serve_apps/medray.yaml (with overrides), and drive HTTP load from client threads."""
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import requests
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def png_body(side: int = 64, seed: int = 0) -> bytes:
+    arr = (np.random.default_rng(seed).random((side, side)) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(xs), q)) if xs else float("nan")
+
+
+@contextlib.contextmanager
+def medray_cluster(extra_apps: dict[str, dict] | None = None, args: dict | None = None,
+                   deployments: dict[str, dict] | None = None):
+    """Yields (base_url, config). ``extra_apps`` maps a name to arg overrides for a second copy of the app at
+    route ``/<name>`` (e.g. batching off). Everything started here is stopped on exit."""
+    import ray
+    from ray import serve
+
+    from medray.serve.launch import apply_overrides, deploy, load_serve_config
+    from medray.vitals.broker import ensure_topics, start_broker
+
+    broker = start_broker()
+    try:
+        ensure_topics(broker.bootstrap, ["medray.vitals", "medray.vitals.dlq"])
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        cfg = apply_overrides(load_serve_config(ROOT / "serve_apps" / "medray.yaml"), kafka=broker.bootstrap,
+                              port=free_port(), args=args, deployments=deployments)
+        cfg["http_options"]["host"] = "127.0.0.1"
+        base = cfg["applications"][0]
+        for name, over in (extra_apps or {}).items():
+            app = copy.deepcopy(base)
+            app["name"], app["route_prefix"] = name, f"/{name}"
+            app["args"].update(over)
+            cfg["applications"].append(app)
+        url = deploy(cfg, timeout_s=600)
+        yield url, cfg
+    finally:
+        with contextlib.suppress(Exception):
+            serve.shutdown()
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        broker.stop()
+
+
+def sequential_latency(session: requests.Session, url: str, body: bytes, headers: dict, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        r = session.post(url, data=body, headers=headers, timeout=60)
+        out.append((time.perf_counter() - t0) * 1000)
+        r.raise_for_status()
+    return out
+
+
+def http_load(url: str, body: bytes, headers: dict, clients: int, duration_s: float,
+              on_tick=None) -> dict:
+    """``clients`` threads post back to back for ``duration_s``; counts successes and failures (non-200 or
+    connection error). ``on_tick`` (if given) runs in the caller's thread once per second meanwhile."""
+    stop = threading.Event()
+    ok, failed, lat, errors = [0] * clients, [0] * clients, [[] for _ in range(clients)], {}
+    lock = threading.Lock()
+
+    def worker(i: int) -> None:
+        s = requests.Session()
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                r = s.post(url, data=body, headers=headers, timeout=60)
+                good = r.status_code == 200
+                why = None if good else f"HTTP {r.status_code}"
+            except requests.RequestException as e:
+                good, why = False, type(e).__name__
+            if good:
+                ok[i] += 1
+                lat[i].append((time.perf_counter() - t0) * 1000)
+            else:
+                failed[i] += 1
+                with lock:
+                    errors[why] = errors.get(why, 0) + 1
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
+    t_start = time.perf_counter()
+    for t in threads:
+        t.start()
+    while time.perf_counter() - t_start < duration_s:
+        time.sleep(1.0)
+        if on_tick is not None:
+            on_tick()
+    stop.set()
+    for t in threads:
+        t.join(70)
+    elapsed = time.perf_counter() - t_start
+    lats = [x for xs in lat for x in xs]
+    return {"clients": clients, "seconds": elapsed, "ok": sum(ok), "failed": sum(failed), "errors": errors,
+            "rps": sum(ok) / elapsed, "p50_ms": pct(lats, 50), "p99_ms": pct(lats, 99)}
+
+
+def load_avg() -> list[float]:
+    return list(os.getloadavg())
