@@ -1,4 +1,4 @@
-"""medray demo-data: layout, labels, contrast directions, determinism, vitals, manifest (4 patients, seed 0)."""
+"""medray demo-data: layout, labels, contrast directions, determinism, vitals, manifest (3 patients, seed 0)."""
 import csv
 import json
 from pathlib import Path
@@ -13,7 +13,7 @@ from medray.demo.anatomy import load_anatomy
 from medray.demo.data import make_demo_data, make_patient
 
 MODS = ("t1", "t1ce", "t2", "flair", "seg")
-N = 4
+N = 3  # smallest cohort with a healthy patient and all three vitals states
 
 
 @pytest.fixture(scope="module")
