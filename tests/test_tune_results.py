@@ -51,7 +51,7 @@ def test_params_plot_for_a_weight_sweep(tmp_path):
     rows = [{"trial_id": f"t{i}", "loss.w_l1": 0.1 * 3**i, "discriminator.tie_beta": bool(i % 2),
              "val_psnr": 28.0 + i, "val_ssim": 0.7, "test_psnr": math.nan, "test_ssim": math.nan,
              "test_ncc": math.nan, "test_mi": math.nan, "test_sf": math.nan, "test_mg": math.nan,
-             "status": "stopped early", "launches": 1, "best_checkpoint": "", "data": ""} for i in range(4)]
+             "status": "unfinished", "launches": 1, "best_checkpoint": "", "data": ""} for i in range(4)]
     md = markdown_table(rows, space)
     assert "| discriminator.tie_beta | loss.w_l1 | medray (data used) val PSNR |" in md and "paper" not in md
     (png,) = write_plots(rows, space, tmp_path)

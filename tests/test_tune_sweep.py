@@ -3,7 +3,9 @@ re-running finished trials. Trials are real Ray Train runs, so these are slow on
 import math
 import os
 import signal
-import threading
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -45,26 +47,6 @@ def tiny_space(tmp_path):
     return p
 
 
-class InterruptAfterFirstTrial:
-    """A Tune callback that presses Ctrl+C (SIGINT to this process) once the first trial has finished —
-    the same path a user's interruption takes; Tune saves the experiment state and stops."""
-
-    def __init__(self):
-        from ray.tune import Callback
-
-        outer = self
-
-        class _CB(Callback):
-            def on_trial_complete(self, iteration, trials, trial, **info):
-                if outer.finished is None:
-                    outer.finished = trial.trial_id
-                    assert threading.current_thread() is threading.main_thread()
-                    os.kill(os.getpid(), signal.SIGINT)
-
-        self.finished = None
-        self.callback = _CB()
-
-
 def test_resume_needs_a_sweep_and_a_rerun_needs_resume(tmp_path, tiny_space):
     space = load_space(tiny_space)
     with pytest.raises(ConfigError, match="no sweep to resume"):
@@ -75,6 +57,7 @@ def test_resume_needs_a_sweep_and_a_rerun_needs_resume(tmp_path, tiny_space):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_two_trial_sweep_writes_table_and_plot(ray_session, tiny_shards, tiny_space, tmp_path, capsys):
     out = tmp_path / "sweep"
     rc = main(["tune", str(tiny_space), "--shards", str(tiny_shards), "--out", str(out), "--max-steps", "2"])
@@ -90,25 +73,45 @@ def test_two_trial_sweep_writes_table_and_plot(ray_session, tiny_shards, tiny_sp
     assert "results.md" in capsys.readouterr().out
 
 
-@pytest.mark.slow
-def test_interrupted_sweep_resumes_only_unfinished_trials(ray_session, tiny_shards, tiny_space, tmp_path):
-    space = load_space(tiny_space)
-    out = tmp_path / "sweep"
-    stop = InterruptAfterFirstTrial()
-    first = run_sweep(space, tiny_shards, out, tune_callbacks=[stop.callback])
-    assert stop.finished is not None
-    done_first = {r["trial_id"]: r for r in first.rows if r["status"] == "done"}
-    assert list(done_first) == [stop.finished]  # the interruption really left a trial unfinished
-    assert len(first.rows) == 2
+def _wait_for(predicate, proc, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if proc.poll() is not None:
+            raise AssertionError(f"driver exited (rc={proc.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(1.0)
 
-    second = run_sweep(space, tiny_shards, out, resume=True)
-    assert [r["status"] for r in second.rows] == ["done", "done"]
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_interrupted_sweep_resumes_only_unfinished_trials(ray_session, tiny_shards, tiny_space, tmp_path):
+    """Ctrl+C a real `medray tune` driver (a subprocess on the test's Ray cluster) once trial 1 has finished
+    and trial 2 has started; `--resume` then finishes trial 2 and does not launch trial 1 again."""
+    out = tmp_path / "sweep"
     evals = out / "trials"
-    assert read_starts(evals, stop.finished) == 1  # the finished trial was not launched again
-    again = next(r for r in second.rows if r["trial_id"] == stop.finished)
-    assert again["best_checkpoint"] == done_first[stop.finished]["best_checkpoint"]
-    other = next(r for r in second.rows if r["trial_id"] != stop.finished)
-    assert read_starts(evals, other["trial_id"]) >= 1
-    for r in second.rows:
+    env = {**os.environ, "RAY_ADDRESS": ray_session.get_runtime_context().gcs_address}
+    cmd = [sys.executable, "-m", "medray.cli", "tune", str(tiny_space), "--shards", str(tiny_shards),
+           "--out", str(out)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # max_concurrent_trials=1: the second trial only starts once the first is recorded as finished
+        _wait_for(lambda: evals.is_dir() and len(list(evals.glob("*/trial_starts.jsonl"))) == 2, proc, 480,
+                  "the second trial to start")
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    first, second = sorted(p.name for p in evals.iterdir())
+    assert (evals / first / "test" / "metrics.json").is_file()
+    assert not (evals / second / "test" / "metrics.json").exists()  # the interruption left trial 2 unfinished
+
+    outcome = run_sweep(load_space(tiny_space), tiny_shards, out, resume=True)
+    assert [(r["trial_id"], r["status"]) for r in outcome.rows] == [(first, "done"), (second, "done")]
+    assert read_starts(evals, first) == 1  # the finished trial was not launched again
+    assert read_starts(evals, second) == 2
+    for r in outcome.rows:
         assert math.isfinite(r["test_psnr"]) and Path(r["best_checkpoint"]).is_dir()
     assert (out / "results.md").is_file() and (out / "smoke_ablation.png").is_file()

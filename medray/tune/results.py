@@ -49,7 +49,7 @@ def collect_rows(grid, space: SweepSpace, setup: TrialSetup) -> list[dict[str, A
         for name in MEASURED[2:] + BICUBIC:
             row[name] = float(last.get(name, math.nan))
         row["iterations"] = int(last.get("training_iteration", 0) or 0)
-        row["status"] = "error" if result.error else ("done" if "best_checkpoint" in last else "stopped early")
+        row["status"] = "error" if result.error else ("done" if "best_checkpoint" in last else "unfinished")
         row["launches"] = read_starts(Path(setup.evals_dir), trial_id)
         row["best_checkpoint"] = last.get("best_checkpoint", "")
         row["data"] = last.get("test_data", "")
@@ -92,6 +92,8 @@ def markdown_table(rows: list[dict[str, Any]], space: SweepSpace) -> str:
         lines += [space.description, ""]
     lines += [f"medray columns: measured by this sweep on {data} (val = best over the run's validation reports; "
               "test = the best checkpoint on the test split)."]
+    lines += ["status: done = trained and evaluated on test; unfinished = stopped by ASHA or interrupted "
+              "(`--resume` finishes interrupted trials)."]
     if paper_keys:
         lines += [f"paper columns: reported by {space.paper_source}; not measured by medray and not comparable "
                   "one to one (different data, budget and hardware)."]

@@ -10,6 +10,7 @@ Layout under ``--out``::
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -119,13 +120,15 @@ def run_sweep(space: SweepSpace, shards: Path, out: Path, *, num_samples: int | 
             param_space=param_space(space),
             tune_config=tune.TuneConfig(
                 metric=space.metric, mode=space.mode, num_samples=num_samples or space.num_samples,
-                scheduler=_scheduler(scheduler), max_concurrent_trials=space.max_concurrent_trials,
-                search_alg=BasicVariantGenerator(random_state=space.search_seed),
+                scheduler=_scheduler(scheduler),
+                # Tune ignores TuneConfig.max_concurrent_trials for a given BasicVariantGenerator: limit it here
+                search_alg=BasicVariantGenerator(max_concurrent=space.max_concurrent_trials,
+                                                 random_state=space.search_seed),
             ),
             run_config=tune.RunConfig(name=space.name, storage_path=str(exp_path.parent),
                                       callbacks=list(tune_callbacks), verbose=1),
         )
-    grid = tuner.fit()
+    grid = tuner.fit()  # Ctrl+C: Tune saves its state and returns; unfinished trials show up below
     n_errored = len(grid.errors)
     for err in grid.errors:
         log.error("trial failed: %s", err)
@@ -145,4 +148,9 @@ def tune_from_cli(args) -> int:
     print(outcome.table.read_text())
     print(f"medray tune: {len(outcome.rows)} trial(s); table {outcome.table}; csv {outcome.csv}; "
           f"plots {', '.join(str(p) for p in outcome.plots) or 'none'}")
+    unfinished = sum(r["status"] == "unfinished" for r in outcome.rows)
+    if unfinished and args.scheduler == "fifo":  # with ASHA, unfinished = stopped early on purpose
+        print(f"medray tune: interrupted with {unfinished} trial(s) unfinished; rerun with --resume to finish them",
+              file=sys.stderr)
+        return 130
     return 1 if outcome.n_errored else 0
