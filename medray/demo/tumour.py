@@ -60,14 +60,15 @@ def make_tumour(brain: np.ndarray, wm: np.ndarray, rng: np.random.Generator,
     r_necrosis = max(r_core * rng.uniform(*params.necrosis_fraction), 1.8)
     centre = _pick_centre(brain, wm, margin=0.9 * r_core + 2, rng=rng)
 
-    # Work in a box around the centre: cheap, and the lesion cannot reach further than ~1.5× the radius.
-    half = int(np.ceil(r_edema * (1 + 2 * params.irregularity))) + 2
+    stretch = rng.uniform(0.8, 1.25, 3)  # ellipsoidal, not spherical
+    # Work in a box around the centre (cheap). Farthest reach: edema radius × 1.2 (WM) × max stretch, divided by
+    # the smallest perturbation factor (1 − irregularity, with a margin for cubic overshoot).
+    half = int(np.ceil(r_edema * 1.2 * stretch.max() / (1 - 1.1 * params.irregularity))) + 2
     lo = np.maximum(centre.astype(int) - half, 0)
     hi = np.minimum(centre.astype(int) + half + 1, brain.shape)
     box = tuple(slice(a, b) for a, b in zip(lo, hi))
     shape = tuple(hi - lo)
     offs = [np.arange(a, b, dtype=np.float64) - c for a, b, c in zip(lo, hi, centre)]
-    stretch = rng.uniform(0.8, 1.25, 3)  # ellipsoidal, not spherical
     dist = np.sqrt(sum((o.reshape([-1 if i == j else 1 for j in range(3)]) / s) ** 2
                        for i, (o, s) in enumerate(zip(offs, stretch))))
 
