@@ -133,7 +133,7 @@ def run_simulator(bootstrap: str, patients: int = 4, hz: float = 1.0, duration_s
     wall-clock time and stamped with it; otherwise as fast as the producer goes. Returns a summary."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1, client_id="medray-vitals-sim")
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, client_id="medray-vitals-sim")
     wall0 = time.time()
     start = datetime.fromtimestamp(wall0, tz=timezone.utc)
     sent, last_tick, behind = 0, -1.0, 0.0
