@@ -32,6 +32,18 @@ def png_body(side: int = 64, seed: int = 0) -> bytes:
     return buf.getvalue()
 
 
+def make_checkpoint(path: Path, width: int, depth: int) -> Path:
+    """A real IoT-GAN checkpoint with seeded random weights (speed does not depend on the values)."""
+    import torch
+
+    from medray.models.checkpoint import save_checkpoint
+    from medray.models.sr_generator import SRGeneratorConfig, build_generator
+
+    torch.manual_seed(0)
+    cfg = SRGeneratorConfig(in_channels=1, scale=2, width=width, depth=depth)
+    return save_checkpoint(path, kind="iotgan", config=cfg, state_dict=build_generator(cfg).state_dict())
+
+
 def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(xs), q)) if xs else float("nan")
 

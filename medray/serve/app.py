@@ -5,6 +5,7 @@ Nothing here logs a patient identifier: the patient id is a pseudonym already, a
 """
 
 import asyncio
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from medray.serve.codecs.png import decode_label_png, encode_png_array
 from medray.serve.enhancer import EnhanceJob
 from medray.serve.errors import HTTPError, bad_params, not_found, to_http, unsupported
 
+log = logging.getLogger(__name__)
 VIEWER_HTML = (Path(__file__).parent / "viewer.html").read_text()
 _PATIENT_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _EXT = {"image/png": "png", "application/dicom": "dcm", "application/x-nifti": "nii", "application/gzip": "nii.gz"}
@@ -123,7 +125,11 @@ class MedrayIngress:
         """Latest reading if it is fresh enough, else None (→ the model's default α)."""
         if patient_id is None:
             return None
-        v = await _typed(self.vitals.latest.remote(patient_id))
+        try:  # vitals condition α but are not needed to enhance: if their deployment is down, α falls back
+            v = await asyncio.wait_for(_retrying(lambda: self.vitals.latest.remote(patient_id)), 5.0)
+        except (RayActorError, ActorUnavailableError, asyncio.TimeoutError) as e:
+            log.warning("vitals unavailable (%s); enhancing with the default alpha", type(e).__name__)
+            return None
         if v is None or v["age_s"] > self.settings.max_vitals_age_s:
             return None
         return v
