@@ -77,7 +77,7 @@ def test_concurrent_writers_and_readers_lose_nothing():
             c.apply_batch([_r(pid, s=b * 50 + i) for i in range(50)])
 
     def read():
-        for _ in range(200):
+        for _ in range(40):
             try:
                 for pid in c.patients():
                     w = c.window(pid)
