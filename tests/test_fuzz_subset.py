@@ -1,0 +1,46 @@
+"""A small seeded subset of benchmarks/fuzz_inputs.py: mutated real scans (DICOM element lengths and
+values, NIfTI header fields, PNG chunks, bit flips, truncations, random bytes) through ingest and through
+``POST /v1/enhance`` of a running Serve app, with the benchmark's own checks: no crash, nothing > 5 s,
+every refusal typed, and the valid inputs mixed in still processed."""
+import pytest
+
+from benchmarks.fuzz_inputs import http_round, ingest_round, replica_names, serve_healthy
+from benchmarks.fuzz_mutators import ALL_MUTATORS, mutant, mutants
+from tests.test_serve_http import AUTH, app  # noqa: F401 — the serve tests' module fixture (one app per module)
+
+N = 60
+
+
+def test_mutants_are_seeded_and_malformed():
+    a, b = list(mutants(40, seed=3)), list(mutants(40, seed=3))
+    assert [m.data for m in a] == [m.data for m in b]
+    assert mutant(17, seed=3).data == a[17].data  # replayable by index alone
+    assert sum(m.valid for m in a) == 2 and all(m.valid or m.mutators for m in a)
+    seeds = {m.seed: m.data for m in a if m.valid}
+    assert all(m.data != seeds.get(m.seed) for m in a if not m.valid and m.seed in seeds and m.kind != "nifti_gz")
+    assert {n for m in mutants(400, seed=3) for n in m.mutators} == set(ALL_MUTATORS)
+
+
+def test_ingest_survives_mutated_inputs(ray_session, tmp_path):
+    batch = list(mutants(N, seed=0, kinds=("dicom", "nifti"), valid_every=10))
+    res = ingest_round(batch, tmp_path / "fuzz")
+    assert res["crashes"] == []
+    assert res["untyped"] == [] and res["slow"] == []
+    assert res["valid_missing"] == [] and res["silently_dropped"] == []
+    assert res["n_valid"] == 6 and res["n_slices"] >= 6
+    assert res["n_rejected"] >= N // 3, res["reasons"]  # the mutants really were malformed
+
+
+@pytest.mark.slow  # needs the Serve app (deployed once for this module)
+def test_enhance_survives_mutated_inputs(app):  # noqa: F811
+    before = replica_names()
+    assert before, "no Serve replica actors found"
+    batch = list(mutants(N, seed=1, valid_every=10))
+    res = http_round(app["url"], batch, headers=AUTH, workers=4, patients=(None, "P-calm", "P-fever"),
+                     health_every=20, timeout_s=30)
+    for key in ("server_errors", "no_response", "untyped", "slow", "valid_failed", "health_failures"):
+        assert res[key] == [], (key, res[key])
+    assert res["status"].get("200", 0) >= res["n_valid"] == 6
+    assert sum(v for k, v in res["status"].items() if k.startswith("4")) >= N // 3, res["status"]
+    assert before <= replica_names(), "a replica died and was replaced"
+    assert serve_healthy() == []
