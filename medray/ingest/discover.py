@@ -124,6 +124,9 @@ def _dicom_units(files: list[Path], salt: str, timeout_s: float, out: Discovery)
         except InputError as e:
             out.rejects.append(reject(p, Reason(e.reason), e.detail))
             continue
+        except Exception as e:  # pydicom parses values lazily: a bad VR/value raises on first access
+            out.rejects.append(reject(p, Reason.NOT_DICOM, f"header value unreadable: {type(e).__name__}"))
+            continue
         key = (h["series_uid"] or f"file:{p}", str(p.parent), h["rows"], h["cols"], h["modality"])
         s = series.setdefault(key, {"patient": h["patient_id"] or key[0], "modality": h["modality"], "files": [],
                                     "sops": set()})

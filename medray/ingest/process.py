@@ -154,7 +154,7 @@ def process_unit(unit: dict, opts: Options) -> tuple[pa.Table, list[Reject]]:
     except InputError as e:
         reason = Reason(e.reason) if e.reason in Reason._value2member_map_ else Reason.DECODE_ERROR
         return S.SCHEMA.empty_table(), rejects + [reject(f, reason, e.detail) for f in files]
-    except (MemoryError, ValueError, RuntimeError, IndexError) as e:  # a reader bug must not stop the batch
+    except Exception as e:  # a reader bug (OverflowError, NotImplementedError, ...) must not stop the batch
         return S.SCHEMA.empty_table(), rejects + [reject(f, Reason.DECODE_ERROR, type(e).__name__) for f in files]
     if table.num_rows == 0:
         rejects.append(reject(files[0], Reason.EMPTY, "every slice was near-empty"))
