@@ -178,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # kafka-python logs every connection at INFO: noise for broker/vitals-sim users
+        logging.getLogger("kafka").setLevel(logging.WARNING)
     try:
         return _dispatch(args)
     except ConfigError as e:
