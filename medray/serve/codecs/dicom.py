@@ -58,6 +58,8 @@ def decode_dicom(body: bytes, limits: CodecLimits) -> Decoded:
         arr = ds.pixel_array
     except Exception as e:  # truncated pixel data, broken JPEG stream, missing decoder...
         raise InputError("corrupt", f"DICOM pixel data could not be decoded: {type(e).__name__}: {e}") from None
+    if arr.size != frames * int(ds.Rows) * int(ds.Columns):  # pydicom does not check Rows/Columns against the data
+        raise InputError("corrupt", f"DICOM pixel data holds {arr.size} values, not {frames}×{ds.Rows}×{ds.Columns}")
     arr = arr.reshape((frames, int(ds.Rows), int(ds.Columns)))
     x, lo, hi = normalise(arr)
     del ds.PixelData  # the dataset is kept as a template for the derived object; the pixels are in `x`
