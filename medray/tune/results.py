@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,9 @@ def collect_rows(grid, space: SweepSpace, setup: TrialSetup) -> list[dict[str, A
     rows = []
     for result in grid:
         last = dict(result.metrics or {})
-        trial_id = last.get("trial_id") or Path(result.path).name
+        # a trial that never reported has no metrics: its id is in its folder name (train_trial_<id>_<n>_...)
+        m = re.match(r"train_trial_([0-9a-z]+_\d+)", Path(result.path).name)
+        trial_id = last.get("trial_id") or (m.group(1) if m else Path(result.path).name)
         config = result.config or {}
         df = result.metrics_dataframe
         row: dict[str, Any] = {"trial_id": trial_id}
