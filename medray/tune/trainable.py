@@ -84,6 +84,12 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     final: dict[str, Any] = {k: v for k, v in (result.metrics or {}).items()
                              if isinstance(v, (int, float)) and not isinstance(v, bool)}
     best = result.get_best_checkpoint(setup.metric, setup.mode) if result.checkpoint is not None else None
+    # a rerun of a run that had already finished reports nothing new: take the numbers saved with the best
+    for ckpt, metrics in result.best_checkpoints or []:
+        if best is not None and ckpt.path == best.path:
+            for k, v in metrics.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    final.setdefault(k, v)
     if best is None:
         log.warning("trial %s produced no checkpoint; nothing to evaluate", trial_id)
         final["best_checkpoint"] = ""
