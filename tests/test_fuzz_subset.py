@@ -24,9 +24,8 @@ def test_mutants_are_seeded_and_malformed():
 def test_ingest_survives_mutated_inputs(ray_session, tmp_path):
     batch = list(mutants(N, seed=0, kinds=("dicom", "nifti"), valid_every=10))
     res = ingest_round(batch, tmp_path / "fuzz")
-    assert res["crashes"] == []
-    assert res["untyped"] == [] and res["slow"] == []
-    assert res["valid_missing"] == [] and res["silently_dropped"] == []
+    keys = ("crashes", "untyped", "slow", "valid_missing", "silently_dropped")
+    assert {k: res[k] for k in keys if res[k]} == {}
     assert res["n_valid"] == 6 and res["n_slices"] >= 6
     assert res["n_rejected"] >= N // 3, res["reasons"]  # the mutants really were malformed
 
@@ -38,8 +37,8 @@ def test_enhance_survives_mutated_inputs(app):  # noqa: F811
     batch = list(mutants(N, seed=1, valid_every=10))
     res = http_round(app["url"], batch, headers=AUTH, workers=4, patients=(None, "P-calm", "P-fever"),
                      health_every=20, timeout_s=30)
-    for key in ("server_errors", "no_response", "untyped", "slow", "valid_failed", "health_failures"):
-        assert res[key] == [], (key, res[key])
+    keys = ("server_errors", "no_response", "untyped", "slow", "valid_failed", "health_failures")
+    assert {k: res[k] for k in keys if res[k]} == {}
     assert res["status"].get("200", 0) >= res["n_valid"] == 6
     assert sum(v for k, v in res["status"].items() if k.startswith("4")) >= N // 3, res["status"]
     assert before <= replica_names(), "a replica died and was replaced"
