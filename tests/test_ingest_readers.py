@@ -1,5 +1,4 @@
 """Readers on real files: nilearn MNI152, nibabel's test data, pydicom's test DICOM; plus co-registration."""
-from pathlib import Path
 
 import numpy as np
 import pydicom
