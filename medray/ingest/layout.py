@@ -26,4 +26,6 @@ def shard_files(path: Path) -> list[Path]:
     """Shard files of an ingest output; ``path`` may be OUT or OUT/shards."""
     path = Path(path)
     folder = shards_dir(path) if (path / SHARDS).is_dir() else path
+    if not folder.is_dir():
+        return []
     return sorted(p for p in folder.rglob("*.parquet") if p.name != VITALS)

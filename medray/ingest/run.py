@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -115,7 +114,10 @@ def count_shards(shards: Path) -> dict:
     cols = ["split", "modality", "source_format", "patient_id"]
     t = pa.concat_tables([pq.read_table(f, columns=cols) for f in files]) if files else pa.table({c: [] for c in cols})
     rows = t.to_pylist()
-    by = lambda *keys: dict(sorted(Counter("/".join(r[k] for k in keys) for r in rows).items()))  # noqa: E731
+
+    def by(*keys: str) -> dict[str, int]:
+        return dict(sorted(Counter("/".join(r[k] for k in keys) for r in rows).items()))
+
     patients = {s: len({r["patient_id"] for r in rows if r["split"] == s}) for s in S.SPLITS}
     return {"n_slices": len(rows), "slices_by_split": {s: by("split").get(s, 0) for s in S.SPLITS},
             "slices_by_modality": by("modality"), "slices_by_split_modality": by("split", "modality"),
@@ -132,8 +134,8 @@ def run_ingest(paths: list[Path], out: Path, scales=(2, 4), seed: int = 0, salt:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     shards = layout.shards_dir(out)
-    if shards.exists():  # a re-run replaces the previous shards instead of appending to them
-        shutil.rmtree(shards)
+    for old in layout.shard_files(shards):  # a re-run replaces its previous shards instead of appending to them
+        old.unlink()
     table = load_vitals(vitals, salt) if vitals is not None else None
     units, rejects, n_ignored = plan_units(paths, salt, opts.seed, table, opts.file_timeout_s)
     log.info("ingest: %d unit(s) to decode, %d file(s) refused at discovery, %d ignored", len(units), len(rejects),
@@ -142,7 +144,7 @@ def run_ingest(paths: list[Path], out: Path, scales=(2, 4), seed: int = 0, salt:
     n_rejects = write_rejects(out / layout.REJECTS, rejects)
     if table is not None:
         write_vitals(table, out / layout.VITALS)
-    counts = count_shards(shards) if shards.exists() else count_shards(out / "_none")
+    counts = count_shards(shards)
     reasons = dict(sorted(Counter(r.reason for r in rejects).items()))
     manifest = {
         "format": "medray-shards", "schema_version": S.SCHEMA_VERSION, "layout": {
