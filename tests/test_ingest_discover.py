@@ -33,6 +33,7 @@ def test_grouping_rules(tmp_path):
         ds.save_as(tmp_path / "ser" / f"IM{i}")  # extension-less, found by the DICM magic
     shutil.copy(tmp_path / "ser" / "IM0", tmp_path / "ser" / "IM0_copy.dcm")  # same instance twice
     (tmp_path / "readme.md").write_text("# not a scan")
+    (tmp_path / "ser" / "loop").symlink_to(tmp_path)  # a symlink loop is walked once, not forever
 
     d = discover([tmp_path], salt="s")
     kinds = sorted(u["kind"] for u in d.units)

@@ -48,10 +48,16 @@ class Discovery:
 
 
 def _walk(paths: list[Path]):
+    visited: set[str] = set()  # real paths of folders already walked: a symlink loop is walked once
     for root in paths:
         root = Path(root)
         if root.is_dir():
             for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+                real = os.path.realpath(dirpath)
+                if real in visited:
+                    dirnames[:] = []
+                    continue
+                visited.add(real)
                 dirnames.sort()
                 for name in sorted(filenames):
                     yield Path(dirpath) / name
