@@ -64,3 +64,10 @@ def test_bicubic_baseline_is_plain_interpolate():
     up = upsample(lr, 2, "bicubic")
     assert up.shape == (1, 1, 16, 16) and 0 <= up.min() and up.max() <= 1
     assert torch.equal(upsample(lr, 2, "nearest")[..., ::2, ::2], lr)
+
+
+def test_replicated_channels_probe(shards, tmp_path):
+    res = evaluate_checkpoint(_ckpt(tmp_path / "c4", in_channels=4), shards, "test", tmp_path / "o", n_grids=1,
+                              replicate_channels=True)
+    assert res["n_slices"] == 3 and "replicated" in res["channels"]
+    assert np.isfinite(res["methods"]["medray"]["psnr"]["mean"])

@@ -3,6 +3,8 @@ writes a loadable checkpoint, rerunning the same name+storage resumes and contin
 counts, and a flat validation metric stops the run early."""
 import json
 
+import pytest
+
 from medray.models.checkpoint import load_checkpoint, load_generator
 from medray.train.options import RunOptions, TrainConfig
 from medray.train.run import run_training
@@ -38,3 +40,17 @@ def test_flat_metric_stops_early(ray_session, tmp_path):
     cfg = TrainConfig(max_epochs=10, patience=1, lr=0.0, **{**TINY, "num_workers": 1, "n_channels": 1})
     out = run_training(RunOptions(shards=shards, name="flat", storage=tmp_path, train=cfg))
     assert out.metrics["stopped_early"] and out.metrics["epoch"] == 1 and out.metrics["best_epoch"] == 0
+
+
+@pytest.mark.slow
+def test_pixmed_trains_and_evaluates(ray_session, tmp_path):
+    from medray.train.evaluate import evaluate_checkpoint
+
+    shards = write_tiny_shards(tmp_path / "shards", splits=(("train", 2), ("val", 1), ("test", 1)), slices=2)
+    cfg = TrainConfig(model="pixmed", max_epochs=1, **{**TINY, "num_workers": 1, "n_channels": 1,
+                                                      "generator": {"width": 8, "d_width": 8, "d_layers": 2}})
+    out = run_training(RunOptions(shards=shards, name="pix", storage=tmp_path, train=cfg))
+    assert out.metrics["step"] == 2 and "g_adv" in out.metrics
+    res = evaluate_checkpoint(out.checkpoint, shards, "test", tmp_path / "eval", n_grids=1)
+    assert list(res["methods"]) == ["pixmed"] and set(res["methods"]["pixmed"]) == {"psnr", "ssim"}
+    assert (tmp_path / "eval" / "grid_00.png").is_file()

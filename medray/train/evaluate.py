@@ -43,9 +43,9 @@ def upsample(lr: torch.Tensor, scale: int, mode: str) -> torch.Tensor:
     return up.clamp(0, 1)
 
 
-def _load_rows(shards: Path, split: str, kind: str, cfg, max_slices: int | None):
+def _load_rows(shards: Path, split: str, kind: str, cfg, max_slices: int | None, replicate: bool = False):
     check_choice("split", split, SPLITS)
-    n_channels = cfg.in_channels if kind == "iotgan" else cfg.out_channels
+    n_channels = 1 if replicate else (cfg.in_channels if kind == "iotgan" else cfg.out_channels)
     check_selection(shards, split, n_channels=n_channels)  # missing split / channel mismatch → InputError
     scale = cfg.scale if kind == "iotgan" else None
     table = read_rows_local(shards, split, scale=scale, n_channels=n_channels)
@@ -65,14 +65,20 @@ def _label(shards: Path, table) -> str:
 
 
 def evaluate_checkpoint(checkpoint, shards, split: str = "test", out=None, *, max_slices: int | None = None,
-                        batch_size: int = 8, n_grids: int = 4, data_label: str | None = None) -> dict:
-    """Score ``checkpoint`` on ``split`` of ``shards`` and write the reports into ``out``; returns metrics.json."""
+                        batch_size: int = 8, n_grids: int = 4, data_label: str | None = None,
+                        replicate_channels: bool = False) -> dict:
+    """Score ``checkpoint`` on ``split`` of ``shards`` and write the reports into ``out``; returns metrics.json.
+
+    ``replicate_channels`` (SR only) scores a multi-channel model on single-channel scans: the one LR channel is
+    copied into every input channel and the output channels are averaged — a cross-domain probe, labelled so in
+    metrics.json, never the default."""
     from medray.models.checkpoint import load_generator
 
     G, cfg, ckpt = load_generator(checkpoint)
     kind = ckpt["kind"]
     shards, out = Path(shards), Path(out)
-    table, n_channels, scale = _load_rows(shards, split, kind, cfg, max_slices)
+    replicate = bool(replicate_channels and kind == "iotgan" and cfg.in_channels > 1)
+    table, n_channels, scale = _load_rows(shards, split, kind, cfg, max_slices, replicate)
     collate = EvalCollate(n_channels, scale)
     rows, examples = [], []
     with torch.no_grad():
@@ -82,7 +88,11 @@ def evaluate_checkpoint(checkpoint, shards, split: str = "test", out=None, *, ma
             ids = list(zip(part.column("patient_id").to_pylist(), part.column("slice_index").to_pylist(),
                            part.column("modality").to_pylist()))
             if kind == "iotgan":
-                outs = {"medray": G(b["lr"], b["vitals"]).clamp(0, 1), "bicubic": upsample(b["lr"], scale, "bicubic"),
+                if replicate:
+                    sr = G(b["lr"].expand(-1, cfg.in_channels, -1, -1), b["vitals"]).mean(dim=1, keepdim=True)
+                else:
+                    sr = G(b["lr"], b["vitals"])
+                outs = {"medray": sr.clamp(0, 1), "bicubic": upsample(b["lr"], scale, "bicubic"),
                         "nearest": upsample(b["lr"], scale, "nearest")}
                 metric_fns = SR_METRICS
             else:
@@ -108,6 +118,8 @@ def evaluate_checkpoint(checkpoint, shards, split: str = "test", out=None, *, ma
         "by_modality": {mod: summarise([r for r in rows if r["modality"] == mod], methods, list(metric_fns))
                         for mod in sorted({r["modality"] for r in rows})},
         "kind": kind, "checkpoint_epoch": ckpt.get("epoch"),
+        **({"channels": f"1-channel scans replicated into the model's {cfg.in_channels} inputs, outputs averaged"}
+           if replicate else {}),
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -71,9 +71,8 @@ def train_loop_per_worker(config: dict) -> None:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device()
-    torch.manual_seed(cfg.seed + rank)
-
-    parts = build_gan(cfg)
+    parts = build_gan(cfg)  # seeded by cfg.seed: the same init on every rank
+    torch.manual_seed(cfg.seed + rank)  # then per-rank streams (dropout, noise)
     if isinstance(parts.loss, torch.nn.Module):
         parts.loss.to(device)  # the VGG19 feature net, when the perceptual term is on
     amp = resolve_amp(cfg.amp, device)
@@ -103,6 +102,10 @@ def train_loop_per_worker(config: dict) -> None:
     k_mask = mask_channels(parts)
     val_cap = -(-cfg.val_max_slices // world)
 
+    if early.should_stop or start_epoch >= cfg.max_epochs or (cfg.max_steps is not None and step >= cfg.max_steps):
+        if rank == 0:  # a rerun of a finished run: nothing left to do, the driver reads the last checkpoint
+            print(f"[medray train] resumed at epoch {start_epoch}, step {step}: the run is already complete", flush=True)
+        return
     t_run = time.perf_counter()
     for epoch in range(start_epoch, cfg.max_epochs):
         adversarial = epoch >= cfg.warmup_epochs

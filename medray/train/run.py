@@ -106,13 +106,14 @@ def run_training(opts: RunOptions) -> TrainOutcome:
     run_dir = Path(result.path)
     latest = Path(result.checkpoint.path) if result.checkpoint is not None else None
     best = result.get_best_checkpoint("val_psnr", "max") if result.checkpoint is not None else None
-    curves = None
+    curves, metrics = None, dict(result.metrics or {})
     if latest is not None:
         history = load_checkpoint(latest).get("history", [])
         (run_dir / "history.json").write_text(json.dumps(history, indent=1))
         curves = plot_curves(history, run_dir / "loss_curves.png")
-    return TrainOutcome(result, latest, Path(best.path) if best is not None else None, dict(result.metrics or {}),
-                        run_dir, curves)
+        if not metrics and history:  # a rerun of a complete run reports nothing new
+            metrics = dict(history[-1])
+    return TrainOutcome(result, latest, Path(best.path) if best is not None else None, metrics, run_dir, curves)
 
 
 def train_from_cli(args) -> int:
