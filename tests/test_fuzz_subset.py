@@ -4,7 +4,7 @@ values, NIfTI header fields, PNG chunks, bit flips, truncations, random bytes) t
 every refusal typed, and the valid inputs mixed in still processed."""
 import pytest
 
-from benchmarks.fuzz_inputs import http_round, ingest_round, replica_names, serve_healthy
+from benchmarks.fuzz_checks import http_round, ingest_round, replica_names, serve_healthy
 from benchmarks.fuzz_mutators import ALL_MUTATORS, mutant, mutants
 from tests.test_serve_http import AUTH, app  # noqa: F401 — the serve tests' module fixture (one app per module)
 
