@@ -61,7 +61,7 @@ def _train(out: Path, model: str, b: Budget, n_channels: int, st):
                       batch_size=b.batch_size, max_epochs=10_000, max_steps=steps, num_workers=2, patience=0,
                       checkpoint_every=1, val_max_slices=16, loss={"perceptual": "none"} if model == "iotgan" else {},
                       generator={"width": 32} if model == "pixmed" else {})
-    res = run_training(RunOptions(shards=out / "shards" / "shards", name=f"demo-{model}", storage=out / "runs", train=cfg))
+    res = run_training(RunOptions(shards=out / "shards", name=f"demo-{model}", storage=out / "runs", train=cfg))
     m = res.metrics
     st.detail = (f"{m.get('step')} steps, {m.get('epoch')} epochs, val PSNR {m.get('val_psnr', float('nan')):.2f} dB "
                  "(perceptual loss off: no VGG19 weights ship with medray)" if model == "iotgan" else
@@ -103,7 +103,7 @@ def run_demo(out: Path, quick: bool = False, keep_serving: bool = False) -> int:
         from medray.train.evaluate import evaluate_checkpoint
 
         ckpt = ctx["sr"].best_checkpoint or ctx["sr"].checkpoint
-        r = evaluate_checkpoint(ckpt, out / "shards" / "shards", "test", out / "eval", max_slices=b.eval_slices,
+        r = evaluate_checkpoint(ckpt, out / "shards", "test", out / "eval", max_slices=b.eval_slices,
                                 data_label=DATA_LABEL)
         md, bi = r["methods"]["medray"]["psnr"]["mean"], r["methods"]["bicubic"]["psnr"]["mean"]
         st.detail = f"×2 test PSNR medray {md:.2f} dB vs bicubic {bi:.2f} dB on {r['n_slices']} slices"
@@ -119,7 +119,7 @@ def run_demo(out: Path, quick: bool = False, keep_serving: bool = False) -> int:
     def classifier(st):
         from medray.demo.synth_eval import classifier_comparison
 
-        r = classifier_comparison(out / "shards" / "shards", ctx["cgan"].best_checkpoint or ctx["cgan"].checkpoint,
+        r = classifier_comparison(out / "shards", ctx["cgan"].best_checkpoint or ctx["cgan"].checkpoint,
                                   synth_per_class=b.synth_per_class, epochs=b.classifier_epochs, out=out / "classifier")
         st.detail = ", ".join(f"{k}: {v:.1f} %" for k, v in r["ours"].items())
         return r

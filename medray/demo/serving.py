@@ -98,7 +98,7 @@ def _sample_inputs(out: Path) -> dict:
 
     from medray.data.shards import decode_batch, read_rows_local, table_to_batch
 
-    table = read_rows_local(out / "shards" / "shards", "test", scale=2, n_channels=4, limit=400)
+    table = read_rows_local(out / "shards", "test", scale=2, n_channels=4, limit=400)
     batch = decode_batch(table_to_batch(table), 4, 2)
     tumour = np.flatnonzero(batch["mask"].reshape(len(table), -1).max(1) > 0)
     i = int(tumour[len(tumour) // 2]) if len(tumour) else len(table) // 2
