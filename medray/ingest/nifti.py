@@ -50,7 +50,23 @@ def load_header(path: str | Path):
     n = int(np.prod(shape, dtype=np.int64))
     if n > MAX_VOXELS:
         raise InputError("too_large", f"declared shape {shape} = {n} voxels exceeds {MAX_VOXELS}")
+    _check_uncompressed_size(path, img, n)
     return img
+
+
+def _check_uncompressed_size(path: str | Path, img, n_voxels: int) -> None:
+    """An uncompressed single-file NIfTI shorter than its header declares is truncated: say so from the file size
+    instead of reading (and zero-filling) gigabytes first. Compressed files are caught while decompressing."""
+    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)) or not str(path).endswith(".nii"):
+        return
+    try:
+        offset = int(getattr(img.dataobj, "offset", 0))  # img.header is a copy with vox_offset reset
+        itemsize = np.dtype(img.header.get_data_dtype()).itemsize
+    except (TypeError, ValueError, OverflowError):
+        return  # nibabel refuses such headers itself when reading the data
+    size = Path(path).stat().st_size
+    if offset + n_voxels * itemsize > size:
+        raise InputError("truncated", f"header declares {offset + n_voxels * itemsize} bytes, the file has {size}")
 
 
 def load_volume(path: str | Path) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
