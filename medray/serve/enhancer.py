@@ -3,7 +3,6 @@ requests in a batch that share a shape go through the generator together, each w
 from __future__ import annotations
 
 import asyncio
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,8 +63,19 @@ class Enhancer:
                                                                    device=self.served.device)
                 a = self.model.alpha_for(vit, 1, job.alpha)
                 alphas.append(float(a[0]))
-                sources.append(self.model.last_alpha_source)
+                sources.append(self._source(job))
         return alphas, sources
+
+    def _source(self, job: EnhanceJob) -> str:
+        """Where α came from, derived here rather than read from the model's ``last_alpha_source``, which
+        concurrent requests (unbatched mode runs forwards in parallel threads) would race on."""
+        if not self.cfg.vitals_adaptive:
+            return "disabled"
+        if job.alpha is not None:
+            return "explicit"
+        if job.vitals is None or any(v != v for v in job.vitals):  # v != v: NaN = absent
+            return "default"
+        return "vitals"
 
     def alpha_for(self, vitals: list[float] | None) -> dict:
         (a,), (src,) = self._alphas([EnhanceJob(np.zeros((0, 1, 1, 1), np.float32), vitals, None)])
@@ -110,6 +120,3 @@ class Enhancer:
         if self.batching:
             return await self._batched(job)
         return (await asyncio.to_thread(self._run, [job]))[0]
-
-    def check_ready(self) -> bool:
-        return math.isfinite(float(next(self.model.parameters()).sum()))
