@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from medray.config import InputError, check_choice
 from medray.ingest.schema import SIZE, SPLITS, VITALS_FIELDS, decode_image, decode_mask, lr_column
 
-INDEX_COLUMNS = ["split", "n_channels", "modality", "patient_id"]
+INDEX_COLUMNS = ["split", "n_channels", "modality"]
 # the LR columns are added per request: only the scale being trained is read
 BASE_COLUMNS = ["patient_id", "modality", "n_channels", "slice_index", "split", "hr", "mask", *VITALS_FIELDS]
 
@@ -53,7 +53,7 @@ class ShardIndex:
 
 def shard_index(shards: Path) -> ShardIndex:
     table = pa.concat_tables(
-        [pq.read_table(f, columns=INDEX_COLUMNS[:3]) for f in shard_files(shards)]
+        [pq.read_table(f, columns=INDEX_COLUMNS) for f in shard_files(shards)]
     )
     split = table.column("split").to_pylist()
     chans = table.column("n_channels").to_pylist()
