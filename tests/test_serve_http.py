@@ -260,7 +260,10 @@ def test_viewer_in_headless_chromium(app, tmp_path):
     scan.write_bytes(_png((((xx - 24) ** 2 + (yy - 24) ** 2 < 300) * 200 + 30).astype(np.uint8)))
     opts = Options()
     opts.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1100,1000"):
+    # no background networking: this machine's closed network refuses Chromium's own connections
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1100,1000",
+                 "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
     try:
