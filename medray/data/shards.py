@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from medray.config import InputError, check_choice
+from medray.data.channels import explode_channels
 from medray.ingest.schema import SIZE, SPLITS, VITALS_FIELDS, decode_image, decode_mask, lr_column
 
 INDEX_COLUMNS = ["split", "n_channels", "modality"]
@@ -83,7 +84,9 @@ def check_selection(shards: Path, split: str, n_channels: int | None = None, mod
 
 
 def _select(table: pa.Table, split: str, n_channels: int | None, modality: str | None, lr_col: str | None,
-            require_mask: bool = False) -> pa.Table:
+            require_mask: bool = False, channels_as_samples: bool = False) -> pa.Table:
+    if channels_as_samples:  # every row qualifies; its channels become single-channel rows below
+        return explode_channels(_select(table, split, None, modality, lr_col, require_mask))
     mask = pc.equal(table.column("split"), split)
     if require_mask:
         mask = pc.and_(mask, pc.is_valid(table.column("mask")))
@@ -97,27 +100,31 @@ def _select(table: pa.Table, split: str, n_channels: int | None, modality: str |
 
 
 def read_shards(shards: Path, split: str, *, scale: int | None = None, n_channels: int | None = None,
-                modality: str | None = None, require_mask: bool = False):
-    """Ray Data dataset of the selected rows (undecoded cells); rows without the requested LR scale are dropped."""
+                modality: str | None = None, require_mask: bool = False, channels_as_samples: bool = False):
+    """Ray Data dataset of the selected rows (undecoded cells); rows without the requested LR scale are dropped.
+    ``channels_as_samples``: every row, each channel as a single-channel row (see medray.data.channels)."""
     import ray.data
 
-    check_selection(shards, split, n_channels, modality)
+    check_selection(shards, split, None if channels_as_samples else n_channels, modality)
     lr_col = lr_column(scale) if scale is not None else None
     columns = BASE_COLUMNS + ([lr_col] if lr_col else [])
     ds = ray.data.read_parquet(shard_files(shards), columns=columns, partitioning=None)
     return ds.map_batches(_select, batch_format="pyarrow", fn_kwargs=dict(
-        split=split, n_channels=n_channels, modality=modality, lr_col=lr_col, require_mask=require_mask))
+        split=split, n_channels=n_channels, modality=modality, lr_col=lr_col, require_mask=require_mask,
+        channels_as_samples=channels_as_samples))
 
 
 def read_rows_local(shards: Path, split: str, *, scale: int | None = None, n_channels: int | None = None,
-                    modality: str | None = None, limit: int | None = None) -> pa.Table:
+                    modality: str | None = None, limit: int | None = None,
+                    channels_as_samples: bool = False) -> pa.Table:
     """Same selection with plain pyarrow (no Ray) for evaluation and benchmarks on one process."""
-    check_selection(shards, split, n_channels, modality)
+    check_selection(shards, split, None if channels_as_samples else n_channels, modality)
     lr_col = lr_column(scale) if scale is not None else None
     columns = BASE_COLUMNS + ([lr_col] if lr_col else [])
     parts, n = [], 0
     for f in shard_files(shards):
-        t = _select(pq.read_table(f, columns=columns), split, n_channels, modality, lr_col)
+        t = _select(pq.read_table(f, columns=columns), split, n_channels, modality, lr_col,
+                    channels_as_samples=channels_as_samples)
         parts.append(t)
         n += t.num_rows
         if limit is not None and n >= limit:

@@ -57,7 +57,7 @@ def _train(out: Path, model: str, b: Budget, n_channels: int, st):
     from medray.train.run import run_training
 
     steps = b.sr_steps if model == "iotgan" else b.cgan_steps
-    cfg = TrainConfig(model=model, n_channels=n_channels, scale=2, patch=b.patch if model == "iotgan" else 128,
+    cfg = TrainConfig(model=model, n_channels=n_channels, channels_as_samples=model == "iotgan", scale=2, patch=b.patch if model == "iotgan" else 128,
                       batch_size=b.batch_size, max_epochs=10_000, max_steps=steps, num_workers=2, patience=0,
                       checkpoint_every=1, val_max_slices=16, loss={"perceptual": "none"} if model == "iotgan" else {},
                       generator={"width": 32} if model == "pixmed" else {})

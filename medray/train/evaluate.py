@@ -43,12 +43,14 @@ def upsample(lr: torch.Tensor, scale: int, mode: str) -> torch.Tensor:
     return up.clamp(0, 1)
 
 
-def _load_rows(shards: Path, split: str, kind: str, cfg, max_slices: int | None, replicate: bool = False):
+def _load_rows(shards: Path, split: str, kind: str, cfg, max_slices: int | None, replicate: bool = False,
+               explode: bool = False):
     check_choice("split", split, SPLITS)
     n_channels = 1 if replicate else (cfg.in_channels if kind == "iotgan" else cfg.out_channels)
-    check_selection(shards, split, n_channels=n_channels)  # missing split / channel mismatch → InputError
+    explode = explode and n_channels == 1  # a single-channel model trained on channels as samples: score it so too
+    check_selection(shards, split, n_channels=None if explode else n_channels)  # missing split / channels → InputError
     scale = cfg.scale if kind == "iotgan" else None
-    table = read_rows_local(shards, split, scale=scale, n_channels=n_channels)
+    table = read_rows_local(shards, split, scale=scale, n_channels=n_channels, channels_as_samples=explode)
     if kind == "iotgan" and table.num_rows == 0:
         raise InputError("scale_mismatch", f"the checkpoint is ×{cfg.scale} but no {split!r} rows of the shards carry "
                                            f"{lr_column(cfg.scale)} (ingest with --scales {cfg.scale})")
@@ -78,7 +80,8 @@ def evaluate_checkpoint(checkpoint, shards, split: str = "test", out=None, *, ma
     kind = ckpt["kind"]
     shards, out = Path(shards), Path(out)
     replicate = bool(replicate_channels and kind == "iotgan" and cfg.in_channels > 1)
-    table, n_channels, scale = _load_rows(shards, split, kind, cfg, max_slices, replicate)
+    explode = bool((ckpt.get("train_config") or {}).get("channels_as_samples", False))
+    table, n_channels, scale = _load_rows(shards, split, kind, cfg, max_slices, replicate, explode)
     collate = EvalCollate(n_channels, scale)
     rows, examples = [], []
     with torch.no_grad():

@@ -24,6 +24,9 @@ class TrainConfig:
     model: str = "iotgan"  # iotgan = vitals-adaptive SR GAN, pixmed = mask→image cGAN
     n_channels: int = 4  # 4 = BraTS t1/t1ce/t2/flair, 1 = single-channel MR/CT slices
     modality: str | None = None  # restrict to "MR" or "CT"; None = all rows with n_channels
+    # with n_channels 1: every row counts, each of its channels a sample (a single-channel model that has seen
+    # T1, T1ce, T2 and FLAIR: what serving PNG/DICOM needs). See medray.data.channels.
+    channels_as_samples: bool = False
     scale: int = 2
     patch: int = 64  # HR crop; small enough for 2 CPU cores (the paper trains on whole slices)
     batch_size: int = 32  # global: split evenly over the workers
@@ -54,6 +57,9 @@ class TrainConfig:
     def __post_init__(self):
         check_choice("model", self.model, MODELS)
         check_choice("n_channels", self.n_channels, (1, 4))
+        check_choice("channels_as_samples", self.channels_as_samples, (False, True))
+        if self.channels_as_samples and self.n_channels != 1:
+            raise ConfigError(f"channels_as_samples=True needs n_channels=1, got n_channels={self.n_channels}")
         if self.modality is not None:
             check_choice("modality", self.modality, ("MR", "CT"))
         check_choice("scale", self.scale, (2, 4))

@@ -31,7 +31,8 @@ def make_datasets(shards: Path, cfg: TrainConfig) -> dict:
 
     ray.data.DataContext.get_current().enable_progress_bars = False  # the loop prints one line per epoch
     scale = cfg.scale if cfg.model == "iotgan" else None
-    sel = dict(scale=scale, n_channels=cfg.n_channels, modality=cfg.modality, require_mask=cfg.model == "pixmed")
+    sel = dict(scale=scale, n_channels=cfg.n_channels, modality=cfg.modality, require_mask=cfg.model == "pixmed",
+               channels_as_samples=cfg.channels_as_samples)
     train = read_shards(shards, "train", **sel).materialize()
     val = read_shards(shards, "val", **sel).limit(cfg.val_max_slices).materialize()
     n_train = train.count()
