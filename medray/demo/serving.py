@@ -37,6 +37,7 @@ def start_serving(out: Path, sr, cgan, st) -> Serving:
     from medray.vitals.schema import DLQ_TOPIC, VITALS_TOPIC
     from medray.vitals.simulator import patient_ids
 
+    (out / "logs").mkdir(parents=True, exist_ok=True)
     broker = start_broker(log_path=out / "logs" / "broker.log")
     serving = Serving(url="", broker=broker, simulator=None, patients=patient_ids(SIM_PATIENTS))
     try:
@@ -46,6 +47,8 @@ def start_serving(out: Path, sr, cgan, st) -> Serving:
             [sys.executable, "-m", "medray.cli", "vitals-sim", "--bootstrap", broker.bootstrap, "--patients",
              str(SIM_PATIENTS), "--hz", "2", "--duration", "3600", "--seed", "7"],
             stdout=subprocess.DEVNULL, stderr=open(out / "logs" / "vitals-sim.log", "wb"))
+        # recorded so anyone (and the end-to-end test) can check that everything started was stopped
+        (out / "logs" / "pids.json").write_text(json.dumps({"broker": broker.pid, "simulator": serving.simulator.pid}))
         config = Path(__file__).resolve().parents[2] / "serve_apps" / "medray.yaml"
         synth = (cgan.best_checkpoint or cgan.checkpoint) if cgan is not None else None
         args = {"synth_checkpoint": str(synth)} if synth else {}
