@@ -29,7 +29,7 @@ class ReportInputs:
     out_dir: Path
     eval_metrics: Path | None = None  # medray eval metrics.json
     eval_grids: list[Path] = field(default_factory=list)
-    loss_curves: list[Path] = field(default_factory=list)
+    loss_curves: list[tuple[str, Path]] = field(default_factory=list)  # (caption, png)
     alpha_plot: Path | None = None
     alpha_csv: Path | None = None
     model_summary: list[dict[str, Any]] = field(default_factory=list)
@@ -76,7 +76,8 @@ def metrics_section(path: Path | None, title: str) -> str:
 def stages_section(stages: list[dict[str, Any]]) -> str:
     if not stages:
         return ""
-    rows = [[s["name"], s.get("status", ""), f"{s.get('seconds', 0):.1f}", s.get("detail", "")] for s in stages]
+    rows = [[s["name"], s.get("status", ""), f"{s.get('seconds', 0):.1f}", s.get("detail", "")]
+            if s.get("status") != "pending" else [s["name"], "running", "", "this page"] for s in stages]
     return "<h2>Run summary</h2>" + _table(["stage", "status", "seconds", "detail"], rows)
 
 
@@ -149,7 +150,8 @@ def write_report(inp: ReportInputs) -> Path:
         parts.append(metrics_section(inp.realscan_metrics, "Super-resolution on real scans never seen in training"))
     if inp.loss_curves:
         parts.append("<h2>Loss curves</h2>")
-        parts += [_img(p, p.stem, 900) for p in inp.loss_curves]
+        for caption, p in inp.loss_curves:
+            parts += [f"<h3>{html.escape(caption)}</h3>", _img(p, caption, 900)]
     parts.append(alpha_section(inp.alpha_plot, inp.alpha_csv))
     if inp.synth_images:
         parts.append("<h2>Synthesised slices (ghost U-Net cGAN, mask → MRI)</h2>")

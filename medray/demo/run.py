@@ -147,7 +147,9 @@ def _report(out: Path, ctx: dict, t: StageTracker) -> Path:
 
     rep = out / "report"
     rep.mkdir(parents=True, exist_ok=True)
-    curves = [r.curves_png for r in (ctx.get("sr"), ctx.get("cgan")) if r is not None and r.curves_png]
+    curves = [(caption, r.curves_png) for caption, r in
+              (("IoT-GAN (super-resolution, ×2)", ctx.get("sr")), ("ghost U-Net cGAN (mask → MRI)", ctx.get("cgan")))
+              if r is not None and r.curves_png]
     req = ctx.get("requests") or {}
     sweep = Path(os.environ.get("MEDRAY_ABLATION_TABLE", out / "sweep" / "results.md"))
     inp = ReportInputs(

@@ -58,7 +58,9 @@ def _load_rows(shards: Path, split: str, kind: str, cfg, max_slices: int | None,
         table = table.filter(table.column("mask").is_valid())
         if table.num_rows == 0:
             raise InputError("no_masks", f"a pixmed checkpoint needs slices with masks; {split!r} has none")
-    return (table.slice(0, max_slices) if max_slices else table), n_channels, scale
+    if max_slices and table.num_rows > max_slices:  # evenly over patients and slice positions, not the first few
+        table = table.take(np.linspace(0, table.num_rows - 1, max_slices).round().astype(np.int64))
+    return table, n_channels, scale
 
 
 def _label(shards: Path, table) -> str:
@@ -84,6 +86,7 @@ def evaluate_checkpoint(checkpoint, shards, split: str = "test", out=None, *, ma
     table, n_channels, scale = _load_rows(shards, split, kind, cfg, max_slices, replicate, explode)
     collate = EvalCollate(n_channels, scale)
     rows, examples = [], []
+    grid_at = set(np.linspace(0, table.num_rows - 1, min(n_grids, table.num_rows)).round().astype(int).tolist())
     with torch.no_grad():
         for start in range(0, table.num_rows, batch_size):
             part = table.slice(start, batch_size)
@@ -109,7 +112,7 @@ def evaluate_checkpoint(checkpoint, shards, split: str = "test", out=None, *, ma
                     x = t[i].numpy()
                     rows.append({"patient": pid, "slice": sl, "modality": mod, "method": method,
                                  **{m: fn(x, hr[i]) for m, fn in metric_fns.items()}})
-                if len(examples) < n_grids:
+                if start + i in grid_at:  # grids spread over the split, not its first slices
                     examples.append({"id": f"{pid[:8]}-{sl}", "hr": hr[i], "mask": b["mask"][i].numpy(),
                                      "lr": b["lr"][i].numpy() if "lr" in b else None,
                                      **{m: t[i].numpy() for m, t in outs.items()}})
