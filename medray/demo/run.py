@@ -27,8 +27,11 @@ class Budget:
 
     patients: int
     slice_step: int  # ingest every k-th axial slice
-    sr_steps: int
+    sr_steps: int  # upper bound on optimizer steps …
     cgan_steps: int
+    sr_seconds: float | None  # … and on training wall time (stops at the first epoch end past it)
+    cgan_seconds: float | None
+    sr_warmup_epochs: int  # pixel-loss-only epochs before the adversarial term (common SR practice)
     batch_size: int
     patch: int
     eval_slices: int
@@ -37,10 +40,12 @@ class Budget:
     synth_per_class: int
 
 
-QUICK = Budget(patients=5, slice_step=6, sr_steps=40, cgan_steps=30, batch_size=8, patch=64, eval_slices=24,
-               vitals_rounds=2, classifier_epochs=6, synth_per_class=24)
-FULL = Budget(patients=12, slice_step=2, sr_steps=1500, cgan_steps=600, batch_size=16, patch=64, eval_slices=200,
-              vitals_rounds=4, classifier_epochs=15, synth_per_class=150)
+QUICK = Budget(patients=5, slice_step=6, sr_steps=40, cgan_steps=30, sr_seconds=None, cgan_seconds=None,
+               sr_warmup_epochs=1, batch_size=8, patch=64, eval_slices=24, vitals_rounds=2, classifier_epochs=6,
+               synth_per_class=24)
+FULL = Budget(patients=12, slice_step=2, sr_steps=100_000, cgan_steps=100_000, sr_seconds=660, cgan_seconds=300,
+              sr_warmup_epochs=2, batch_size=16, patch=64, eval_slices=200, vitals_rounds=4, classifier_epochs=15,
+              synth_per_class=150)
 
 
 def _init_ray():
@@ -52,15 +57,19 @@ def _init_ray():
     return ray
 
 
-def _train(out: Path, model: str, b: Budget, n_channels: int, st):
+def _train(out: Path, model: str, b: Budget, st):
     from medray.train.options import RunOptions, TrainConfig
     from medray.train.run import run_training
 
-    steps = b.sr_steps if model == "iotgan" else b.cgan_steps
-    cfg = TrainConfig(model=model, n_channels=n_channels, channels_as_samples=model == "iotgan", scale=2, patch=b.patch if model == "iotgan" else 128,
-                      batch_size=b.batch_size, max_epochs=10_000, max_steps=steps, num_workers=2, patience=0,
-                      checkpoint_every=1, val_max_slices=16, loss={"perceptual": "none"} if model == "iotgan" else {},
-                      generator={"width": 32} if model == "pixmed" else {})
+    sr = model == "iotgan"
+    steps, seconds = (b.sr_steps, b.sr_seconds) if sr else (b.cgan_steps, b.cgan_seconds)
+    # the served super-resolver takes one grey image, so it is single-channel and sees every MR contrast as a
+    # sample; the cGAN makes all four contrasts from a mask. Perceptual loss is off: no VGG19 weights ship.
+    cfg = TrainConfig(model=model, n_channels=1 if sr else 4, channels_as_samples=sr, scale=2,
+                      patch=b.patch if sr else 128, batch_size=b.batch_size, max_epochs=10_000, max_steps=steps,
+                      time_budget_s=seconds, warmup_epochs=b.sr_warmup_epochs if sr else 0, num_workers=2,
+                      patience=0, checkpoint_every=1, val_max_slices=16, loss={"perceptual": "none"} if sr else {},
+                      generator={} if sr else {"width": 32})
     res = run_training(RunOptions(shards=out / "shards", name=f"demo-{model}", storage=out / "runs", train=cfg))
     m = res.metrics
     st.detail = (f"{m.get('step')} steps, {m.get('epoch')} epochs, val PSNR {m.get('val_psnr', float('nan')):.2f} dB "
@@ -96,8 +105,8 @@ def run_demo(out: Path, quick: bool = False, keep_serving: bool = False) -> int:
         return s
 
     t.call("ingest", ingest, needs=("demo data",))
-    ctx["sr"] = t.call("train IoT-GAN", lambda st: _train(out, "iotgan", b, 1, st), needs=("ingest",))
-    ctx["cgan"] = t.call("train cGAN", lambda st: _train(out, "pixmed", b, 4, st), needs=("ingest",))
+    ctx["sr"] = t.call("train IoT-GAN", lambda st: _train(out, "iotgan", b, st), needs=("ingest",))
+    ctx["cgan"] = t.call("train cGAN", lambda st: _train(out, "pixmed", b, st), needs=("ingest",))
 
     def evaluate(st):
         from medray.train.evaluate import evaluate_checkpoint
