@@ -147,6 +147,8 @@ def run_demo(out: Path, quick: bool = False, keep_serving: bool = False) -> int:
 
     ctx["classifier"] = t.call("classifier", classifier, needs=("train cGAN",))
     report = t.call("report", lambda st: _report(out, ctx, t))
+    (out / "report").mkdir(parents=True, exist_ok=True)
+    (out / "report" / "stages.json").write_text(json.dumps(t.rows(), indent=1))  # after every stage, report included
     print("\n" + t.summary_table(), flush=True)
     if report is not None:
         print(f"\nreport: {report}", flush=True)
@@ -180,9 +182,7 @@ def _report(out: Path, ctx: dict, t: StageTracker) -> Path:
         ablation_md=sweep if sweep.is_file() else None, classifier=ctx.get("classifier"),
         synth_images=req.get("synth_images", []), data_manifest=out / "data" / "demo_manifest.json",
         stages=t.rows(), realscan_metrics=ctx.get("realscan"))
-    path = write_report(inp)
-    (rep / "stages.json").write_text(json.dumps(t.rows(), indent=1))
-    return path
+    return write_report(inp)
 
 
 def _shutdown_ray():
