@@ -80,7 +80,9 @@ def classifier_comparison(shards: Path, cgan_checkpoint: Path, synth_per_class: 
                         f"{real['n_train']} real training slices ({real['n_train_tumour']} with tumour) vs the same "
                         f"plus {len(synth)} synthetic tumour slices from the ghost cGAN; tested on {real['n_test']} "
                         f"held-out real slices ({real['n_test_tumour']} with tumour) of other patients. Demo data: "
-                        "MNI152 anatomy with synthetic lesions. Not the paper's DenseNet201 or BraTS data."),
+                        "MNI152 anatomy with synthetic lesions. Not the paper's DenseNet201 or BraTS data. Look at "
+                        "the synthesised slices above before reading anything into the difference: a cGAN that has "
+                        "not learnt anatomy (low PSNR, grid-like slices) only adds labelled noise."),
     }
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
