@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -36,12 +35,6 @@ RESULTS = Path(__file__).parent / "results" / "fuzz_inputs.json"
 
 # ---------------------------------------------------------------- standalone run
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_app(work: Path, bootstrap: str, max_voxels: int) -> str:
     """Deploy serve_apps/medray.yaml with a tiny seeded (untrained, saved) checkpoint and a fixed replica set
     (autoscaling off, so a replica missing afterwards means it died). ``max_voxels`` as in tests/test_serve_http.py:
@@ -51,7 +44,7 @@ def start_app(work: Path, bootstrap: str, max_voxels: int) -> str:
     from medray.models.checkpoint import save_checkpoint
     from medray.models.sr_generator import SRGeneratorConfig, build_generator
     from medray.serve.launch import apply_overrides, deploy, load_serve_config
-    from medray.vitals.broker import ensure_topics
+    from medray.vitals.broker import ensure_topics, free_port
 
     torch.manual_seed(0)
     cfg = SRGeneratorConfig(in_channels=1, scale=2, width=8, depth=1)
@@ -59,7 +52,7 @@ def start_app(work: Path, bootstrap: str, max_voxels: int) -> str:
     ensure_topics(bootstrap, ["medray.vitals", "medray.vitals.dlq"])
     serve_cfg = apply_overrides(
         load_serve_config(Path(__file__).resolve().parents[1] / "serve_apps" / "medray.yaml"),
-        checkpoint=ckpt, kafka=bootstrap, port=_free_port(), args={"max_body_mb": 4.0, "max_voxels": max_voxels, "vitals_group": "fuzz"},
+        checkpoint=ckpt, kafka=bootstrap, port=free_port(), args={"max_body_mb": 4.0, "max_voxels": max_voxels, "vitals_group": "fuzz"},
         deployments={"Enhancer": {"num_replicas": 1, "autoscaling_config": None}},
     )
     serve_cfg["http_options"]["host"] = "127.0.0.1"

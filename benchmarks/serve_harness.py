@@ -6,7 +6,6 @@ import contextlib
 import copy
 import io
 import os
-import socket
 import threading
 import time
 from pathlib import Path
@@ -17,12 +16,6 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def png_body(side: int = 64, seed: int = 0) -> bytes:
@@ -57,7 +50,7 @@ def medray_cluster(extra_apps: dict[str, dict] | None = None, args: dict | None 
     from ray import serve
 
     from medray.serve.launch import apply_overrides, deploy, load_serve_config
-    from medray.vitals.broker import ensure_topics, start_broker
+    from medray.vitals.broker import ensure_topics, free_port, start_broker
 
     broker = start_broker()
     try:

@@ -1,6 +1,5 @@
 """Differentiable SSIM loss: matches the metric, works on 32×32 crops, gives useful gradients."""
 import numpy as np
-import pytest
 import torch
 from skimage.metrics import structural_similarity
 

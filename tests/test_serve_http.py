@@ -5,7 +5,6 @@ import gzip
 import io
 import json
 import os
-import socket
 import time
 import zipfile
 from datetime import datetime, timezone
@@ -29,12 +28,6 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 pytestmark = pytest.mark.slow  # one Serve deployment for the module: ~90 s on 2 cores
 
 VITALS = {"P-calm": (62.0, 99.0, 36.6, 0.1), "P-fever": (138.0, 86.0, 39.6, 0.9)}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _checkpoints(root: Path) -> tuple[Path, Path]:
@@ -65,14 +58,14 @@ def app(ray_session, kafka_bootstrap, tmp_path_factory):
     from ray import serve
 
     from medray.serve.launch import apply_overrides, deploy, load_serve_config
-    from medray.vitals.broker import ensure_topics
+    from medray.vitals.broker import ensure_topics, free_port
 
     sr, cg = _checkpoints(tmp_path_factory.mktemp("ckpt"))
     ensure_topics(kafka_bootstrap, ["medray.vitals", "medray.vitals.dlq"])
     _produce_vitals(kafka_bootstrap)
     cfg = apply_overrides(
         load_serve_config(Path(__file__).parents[1] / "serve_apps" / "medray.yaml"),
-        checkpoint=sr, kafka=kafka_bootstrap, port=_free_port(),
+        checkpoint=sr, kafka=kafka_bootstrap, port=free_port(),
         args={"synth_checkpoint": str(cg), "max_body_mb": 1.0, "max_voxels": 2**20, "vitals_group": "serve-test"},
         deployments={name: {"ray_actor_options": {"num_cpus": 0.1}}
                      for name in ("MedrayIngress", "Enhancer", "Synthesizer", "VitalsService")},

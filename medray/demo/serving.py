@@ -24,16 +24,10 @@ class Serving:
     patients: list[str] = field(default_factory=list)
 
 
-def _free_port() -> int:
-    from medray.vitals.broker import free_port
-
-    return free_port()
-
-
 def start_serving(out: Path, sr, cgan, st) -> Serving:
     from medray.demo.client import wait_healthy
     from medray.serve.launch import apply_overrides, deploy, load_serve_config
-    from medray.vitals.broker import ensure_topics, start_broker
+    from medray.vitals.broker import ensure_topics, free_port, start_broker
     from medray.vitals.schema import DLQ_TOPIC, VITALS_TOPIC
     from medray.vitals.simulator import patient_ids
 
@@ -53,7 +47,7 @@ def start_serving(out: Path, sr, cgan, st) -> Serving:
         synth = (cgan.best_checkpoint or cgan.checkpoint) if cgan is not None else None
         args = {"synth_checkpoint": str(synth)} if synth else {}
         cfg = apply_overrides(load_serve_config(config), checkpoint=sr.best_checkpoint or sr.checkpoint,
-                              kafka=broker.bootstrap, port=_free_port(), args=args)
+                              kafka=broker.bootstrap, port=free_port(), args=args)
         serving.url = deploy(cfg)
         wait_healthy(serving.url)
         _wait_vitals(serving)
