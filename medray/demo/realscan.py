@@ -44,9 +44,7 @@ def collect_real_scans(out: Path) -> list[Path]:
 def evaluate_on_real_scans(checkpoint: Path, out: Path, max_slices: int = 64) -> dict:
     """Ingest the real scans at ×2 and score the SR checkpoint on every slice of them (whatever split the ingest's
     patient split put each scan in: none of them was ever in training)."""
-    import pyarrow.parquet as pq
-
-    from medray.data.shards import shard_files
+    from medray.data.shards import shard_index
     from medray.ingest.run import run_ingest
     from medray.train.evaluate import evaluate_checkpoint
 
@@ -54,9 +52,8 @@ def evaluate_on_real_scans(checkpoint: Path, out: Path, max_slices: int = 64) ->
     summary = run_ingest([out / "input"], out / "shards", scales=(2,), seed=0)
     if summary.n_slices == 0:
         raise ValueError("no slice of the real scans was ingested; see rejects.jsonl")
-    splits = {s for f in shard_files(out / "shards") for s in pq.read_table(f, columns=["split"]).column(0).to_pylist()}
     results = {}
-    for split in sorted(splits):
+    for split in sorted(shard_index(out / "shards").by_split):
         results[split] = evaluate_checkpoint(checkpoint, out / "shards", split, out / f"eval_{split}",
                                              max_slices=max_slices, data_label=LABEL)
     return results
