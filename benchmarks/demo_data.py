@@ -24,7 +24,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # before tqdm is imported: it reads 
 import nibabel as nib
 import numpy as np
 
-from medray.demo.data import make_demo_data
+from medray.datasets.demo_corpus import make_demo_data
 
 TARGET_S = 60.0
 

@@ -57,7 +57,7 @@ def ingest_round(batch: list[Mutant], work: Path, salt: str = "fuzz-salt") -> di
     """Ingest one folder of mutants; return counts and every violation found (lists of short strings)."""
     import pyarrow.parquet as pq
 
-    from medray.ingest import layout
+    from medray.shards import layout
     from medray.ingest.deid import pseudonym
     from medray.ingest.rejects import Reason
     from medray.ingest.run import run_ingest

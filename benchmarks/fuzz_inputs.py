@@ -44,7 +44,8 @@ def start_app(work: Path, bootstrap: str, max_voxels: int) -> str:
     from medray.models.checkpoint import save_checkpoint
     from medray.models.sr_generator import SRGeneratorConfig, build_generator
     from medray.serve.launch import apply_overrides, deploy, load_serve_config
-    from medray.vitals.broker import ensure_topics, free_port
+    from medray.ports import free_port
+    from medray.vitals.broker import ensure_topics
 
     torch.manual_seed(0)
     cfg = SRGeneratorConfig(in_channels=1, scale=2, width=8, depth=1)

@@ -88,7 +88,7 @@ def main() -> dict:
     try:
         data = args.data
         if data is None:
-            from medray.demo.data import make_demo_data
+            from medray.datasets.demo_corpus import make_demo_data
 
             data = work / "data"
             make_demo_data(data, patients=args.patients, seed=0)

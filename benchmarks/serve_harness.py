@@ -50,7 +50,8 @@ def medray_cluster(extra_apps: dict[str, dict] | None = None, args: dict | None 
     from ray import serve
 
     from medray.serve.launch import apply_overrides, deploy, load_serve_config
-    from medray.vitals.broker import ensure_topics, free_port, start_broker
+    from medray.ports import free_port
+    from medray.vitals.broker import ensure_topics, start_broker
 
     broker = start_broker()
     try:

@@ -24,7 +24,7 @@ RESULTS = Path(__file__).parent / "results" / "train_overhead.json"
 
 
 def _shards(tmp: Path) -> Path:
-    from medray.demo.data import make_demo_data
+    from medray.datasets.demo_corpus import make_demo_data
     from medray.ingest.run import run_ingest
 
     make_demo_data(tmp / "demo", patients=4, seed=0)
@@ -36,7 +36,7 @@ def _shards(tmp: Path) -> Path:
 def plain_loop(cfg, shards: Path, steps: int) -> dict:
     """The same step on the same rows without Ray: pyarrow read → TrainCollate → sr_train_step."""
     from medray.data.batches import BatchSpec, TrainCollate
-    from medray.data.shards import read_rows_local, table_to_batch
+    from medray.shards.read import read_rows_local, table_to_batch
     from medray.train.factory import build_gan, build_optimizers
     from medray.train.step import resolve_amp, sr_train_step
 

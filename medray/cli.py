@@ -120,7 +120,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_demo(out=args.out, quick=args.quick, keep_serving=args.keep_serving)
     if cmd == "demo-data":
-        from medray.demo.data import make_demo_data
+        from medray.datasets.demo_corpus import make_demo_data
 
         make_demo_data(out=args.out, patients=args.patients, seed=args.seed)
         return 0
@@ -149,7 +149,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return train_from_cli(args)
     if cmd == "eval":
-        from medray.train.evaluate import evaluate_checkpoint
+        from medray.evaluate.checkpoint import evaluate_checkpoint
 
         evaluate_checkpoint(checkpoint=args.checkpoint, shards=args.shards, split=args.split, out=args.out)
         return 0

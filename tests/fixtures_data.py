@@ -49,7 +49,7 @@ def pydicom_files() -> list[Path]:
 
 @pytest.fixture(scope="session")
 def demo_data_dir(tmp_path_factory) -> Path:
-    from medray.demo.data import make_demo_data
+    from medray.datasets.demo_corpus import make_demo_data
 
     out = tmp_path_factory.mktemp("demo_data")
     make_demo_data(out, patients=4, seed=0)

@@ -4,7 +4,7 @@ import pyarrow as pa
 import pytest
 
 from medray.data.channels import explode_channels
-from medray.ingest.schema import decode_image, encode_image
+from medray.shards.schema import decode_image, encode_image
 
 
 def _table(rng):
@@ -47,7 +47,7 @@ def test_single_channel_tables_pass_through_and_null_images_are_refused():
 
 
 def test_shard_reader_offers_every_channel_of_every_row(tiny_shards):
-    from medray.data.shards import read_rows_local, shard_files
+    from medray.shards.read import read_rows_local, shard_files
     import pyarrow.parquet as pq
 
     rows = pa.concat_tables([pq.read_table(f, columns=["split", "n_channels"]) for f in shard_files(tiny_shards)])

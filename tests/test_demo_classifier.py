@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from medray.config import InputError
-from medray.demo.classifier import label_from_mask, train_and_eval_classifier
+from medray.evaluate.classifier import label_from_mask, train_and_eval_classifier
 
 
 def _toy(n: int, seed: int, size: int = 32):

@@ -9,8 +9,8 @@ import pydicom
 import pytest
 
 from medray.config import ConfigError
-from medray.demo.anatomy import load_anatomy
-from medray.demo.data import make_demo_data, make_patient
+from medray.datasets.anatomy import load_anatomy
+from medray.datasets.demo_corpus import make_demo_data, make_patient
 
 MODS = ("t1", "t1ce", "t2", "flair", "seg")
 N = 3  # smallest cohort with a healthy patient and all three vitals states
@@ -63,7 +63,7 @@ def test_labels_tumour_and_healthy_patients(demo):
 
 
 def test_lesion_contrast_directions(demo):
-    """Documented in medray/demo/tumour.py: T1-dark lesion, T1ce enhancing rim + dark core, T2/FLAIR-bright edema."""
+    """Documented in medray/datasets/tumour.py: T1-dark lesion, T1ce enhancing rim + dark core, T2/FLAIR-bright edema."""
     out, manifest = demo
     for p in (p for p in manifest["patients"] if p["has_tumour"]):
         pid = p["patient_id"]
@@ -86,7 +86,7 @@ def test_modalities_differ(demo):
     for i in range(4):
         for j in range(i + 1, 4):
             brain = (vols[i] > 0) | (vols[j] > 0)
-            # stored scale: 1000 = 1.0. T1ce is half real T1 by design (medray/demo/contrasts.py), so it is closest.
+            # stored scale: 1000 = 1.0. T1ce is half real T1 by design (medray/datasets/contrasts.py), so it is closest.
             assert np.abs(vols[i] - vols[j])[brain].mean() > (30 if (i, j) == (0, 1) else 80)
 
 

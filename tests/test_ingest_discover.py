@@ -56,7 +56,7 @@ def test_time_limit_survives_code_that_swallows_exceptions():
     import pytest
 
     from medray.config import InputError
-    from medray.ingest.timeout import time_limit
+    from medray.imaging.timeout import time_limit
 
     t0 = time.perf_counter()
     swallowed = []

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from medray.config import InputError
-from medray.ingest.nifti import load_header, load_volume
+from medray.imaging.nifti import load_header, load_volume
 
 
 def _nii(tmp_path, shape=(10, 10, 10)):

@@ -6,8 +6,8 @@ import pytest
 from pydicom.uid import generate_uid
 
 from medray.config import InputError
-from medray.ingest.dicom import read_header, read_series
-from medray.ingest.nifti import guess_modality, load_volume
+from medray.imaging.dicom import read_header, read_series
+from medray.imaging.nifti import guess_modality, load_volume
 from medray.ingest.register import align_to, estimate_shift
 from tests.fixtures_data import nibabel_test_dir, pydicom_test_dir
 

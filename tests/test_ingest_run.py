@@ -7,9 +7,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from medray.ingest import layout
+from medray.shards import layout
 from medray.ingest.run import run_ingest
-from medray.ingest.schema import BRATS_CHANNELS, SCHEMA, SCHEMA_VERSION, decode_image, decode_mask
+from medray.shards.schema import BRATS_CHANNELS, SCHEMA, SCHEMA_VERSION, decode_image, decode_mask
 
 
 def _table(out) -> pa.Table:

@@ -6,8 +6,8 @@ import pytest
 from skimage.transform import resize
 
 from medray.config import ConfigError
-from medray.ingest import degrade as D
-from medray.ingest.normalise import CT_WINDOWS, normalise_ct, normalise_mri
+from medray.imaging import degrade as D
+from medray.imaging.normalise import CT_WINDOWS, normalise_ct, normalise_mri
 from medray.ingest.slicing import is_near_empty, resize_image, resize_mask, resized_spacing
 
 

@@ -58,7 +58,8 @@ def app(ray_session, kafka_bootstrap, tmp_path_factory):
     from ray import serve
 
     from medray.serve.launch import apply_overrides, deploy, load_serve_config
-    from medray.vitals.broker import ensure_topics, free_port
+    from medray.ports import free_port
+    from medray.vitals.broker import ensure_topics
 
     sr, cg = _checkpoints(tmp_path_factory.mktemp("ckpt"))
     ensure_topics(kafka_bootstrap, ["medray.vitals", "medray.vitals.dlq"])

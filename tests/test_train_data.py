@@ -8,7 +8,7 @@ from medray.config import ConfigError, InputError
 from medray.data.augment import AugmentConfig, AugmentParams, NO_AUGMENT, apply_params, augment_image
 from medray.data.batches import BatchSpec, EvalCollate, TrainCollate
 from medray.data.crops import crop_aligned, random_origin
-from medray.data.shards import check_selection, decode_batch, read_rows_local, shard_files, table_to_batch
+from medray.shards.read import check_selection, decode_batch, read_rows_local, shard_files, table_to_batch
 from tests.train_shards import write_tiny_shards
 
 

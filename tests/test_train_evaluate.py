@@ -9,7 +9,7 @@ import torch
 from medray.config import InputError
 from medray.models.checkpoint import save_checkpoint
 from medray.models.sr_generator import SRGeneratorConfig, build_generator
-from medray.train.evaluate import evaluate_checkpoint, upsample
+from medray.evaluate.checkpoint import evaluate_checkpoint, upsample
 from tests.train_shards import write_tiny_shards
 
 

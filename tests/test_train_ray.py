@@ -44,7 +44,7 @@ def test_flat_metric_stops_early(ray_session, tmp_path):
 
 @pytest.mark.slow
 def test_pixmed_trains_and_evaluates(ray_session, tmp_path):
-    from medray.train.evaluate import evaluate_checkpoint
+    from medray.evaluate.checkpoint import evaluate_checkpoint
 
     shards = write_tiny_shards(tmp_path / "shards", splits=(("train", 2), ("val", 1), ("test", 1)), slices=2)
     cfg = TrainConfig(model="pixmed", max_epochs=1, **{**TINY, "num_workers": 1, "n_channels": 1,

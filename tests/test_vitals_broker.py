@@ -70,7 +70,9 @@ def test_medray_broker_command_runs_in_foreground_until_sigterm():
     import sys
     import time
 
-    port = b.free_port()
+    from medray.ports import free_port
+
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "medray.cli", "broker", "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

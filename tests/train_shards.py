@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from medray.ingest.schema import SCHEMA, SCHEMA_VERSION, SIZE, encode_image
+from medray.shards.schema import SCHEMA, SCHEMA_VERSION, SIZE, encode_image
 
 
 def _smooth(rng: np.random.Generator, n_channels: int) -> np.ndarray:

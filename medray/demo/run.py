@@ -87,7 +87,7 @@ def run_demo(out: Path, quick: bool = False, keep_serving: bool = False) -> int:
     ctx: dict = {}
 
     def data(st):
-        from medray.demo.data import make_demo_data
+        from medray.datasets.demo_corpus import make_demo_data
 
         m = make_demo_data(out / "data", patients=b.patients, seed=0)
         st.detail = f"{b.patients} patients + real DICOM"
@@ -109,7 +109,7 @@ def run_demo(out: Path, quick: bool = False, keep_serving: bool = False) -> int:
     ctx["cgan"] = t.call("train cGAN", lambda st: _train(out, "pixmed", b, st), needs=("ingest",))
 
     def evaluate(st):
-        from medray.train.evaluate import evaluate_checkpoint
+        from medray.evaluate.checkpoint import evaluate_checkpoint
 
         ckpt = ctx["sr"].best_checkpoint or ctx["sr"].checkpoint
         r = evaluate_checkpoint(ckpt, out / "shards", "test", out / "eval", max_slices=b.eval_slices,
@@ -121,7 +121,7 @@ def run_demo(out: Path, quick: bool = False, keep_serving: bool = False) -> int:
     t.call("evaluate", evaluate, needs=("train IoT-GAN",))
 
     def real_scans(st):
-        from medray.demo.realscan import evaluate_on_real_scans
+        from medray.evaluate.realscan import evaluate_on_real_scans
 
         ckpt = ctx["sr"].best_checkpoint or ctx["sr"].checkpoint
         res = evaluate_on_real_scans(ckpt, out / "realscan")
@@ -138,7 +138,7 @@ def run_demo(out: Path, quick: bool = False, keep_serving: bool = False) -> int:
     ctx["requests"] = t.call("requests", lambda st: run_requests(out, ctx["serving"], b, st), needs=("serve",))
 
     def classifier(st):
-        from medray.demo.synth_eval import classifier_comparison
+        from medray.evaluate.synth_eval import classifier_comparison
 
         r = classifier_comparison(out / "shards", ctx["cgan"].best_checkpoint or ctx["cgan"].checkpoint,
                                   synth_per_class=b.synth_per_class, epochs=b.classifier_epochs, out=out / "classifier")

@@ -27,7 +27,8 @@ class Serving:
 def start_serving(out: Path, sr, cgan, st) -> Serving:
     from medray.demo.client import wait_healthy
     from medray.serve.launch import apply_overrides, deploy, load_serve_config
-    from medray.vitals.broker import ensure_topics, free_port, start_broker
+    from medray.ports import free_port
+    from medray.vitals.broker import ensure_topics, start_broker
     from medray.vitals.schema import DLQ_TOPIC, VITALS_TOPIC
     from medray.vitals.simulator import patient_ids
 
@@ -93,7 +94,7 @@ def _sample_inputs(out: Path) -> dict:
     import nibabel as nib
     from PIL import Image
 
-    from medray.data.shards import decode_batch, read_rows_local, table_to_batch
+    from medray.shards.read import decode_batch, read_rows_local, table_to_batch
 
     table = read_rows_local(out / "shards", "test", scale=2, n_channels=4, limit=400)
     batch = decode_batch(table_to_batch(table), 4, 2)

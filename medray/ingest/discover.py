@@ -30,9 +30,9 @@ from tqdm import tqdm
 
 from medray.config import InputError
 from medray.ingest.deid import pseudonym
-from medray.ingest.dicom import read_header
+from medray.imaging.dicom import read_header
 from medray.ingest.rejects import Reason, Reject, reject
-from medray.ingest.timeout import time_limit
+from medray.imaging.timeout import time_limit
 
 NIBABEL_SUFFIXES = (".nii", ".nii.gz", ".hdr", ".hdr.gz", ".mnc", ".mgh", ".mgz", ".par", ".head")
 DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")

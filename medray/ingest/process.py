@@ -12,15 +12,15 @@ import numpy as np
 import pyarrow as pa
 
 from medray.config import InputError
-from medray.ingest import schema as S
-from medray.ingest.degrade import degrade_all
-from medray.ingest.dicom import read_series
-from medray.ingest.nifti import guess_modality, load_volume
-from medray.ingest.normalise import normalise
+from medray.shards import schema as S
+from medray.imaging.degrade import degrade_all
+from medray.imaging.dicom import read_series
+from medray.imaging.nifti import guess_modality, load_volume
+from medray.imaging.normalise import normalise
 from medray.ingest.register import align_to, resample_to, same_grid
 from medray.ingest.rejects import Reason, Reject, reject
 from medray.ingest.slicing import is_near_empty, resize_image, resize_mask, resized_spacing
-from medray.ingest.timeout import time_limit
+from medray.imaging.timeout import time_limit
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from medray.config import ConfigError, check_range
-from medray.ingest import layout
-from medray.ingest import degrade as D
-from medray.ingest import schema as S
+from medray.shards import layout
+from medray.imaging import degrade as D
+from medray.shards import schema as S
 from medray.ingest.deid import resolve_salt
 from medray.ingest.discover import discover
-from medray.ingest.normalise import MRI_PERCENTILES, check_ct_window
+from medray.imaging.normalise import MRI_PERCENTILES, check_ct_window
 from medray.ingest.process import Options, process_unit
 from medray.ingest.slicing import FOREGROUND_LEVEL, MIN_FOREGROUND
 from medray.ingest.rejects import Reject, write_rejects
@@ -127,7 +127,7 @@ def count_shards(shards: Path) -> dict:
 def run_ingest(paths: list[Path], out: Path, scales=(2, 4), seed: int = 0, salt: str | None = None,
                vitals: Path | None = None, ct_window: str = "soft_tissue", file_timeout_s: float = 60.0,
                slice_step: int = 1) -> IngestSummary:
-    """Ingest ``paths`` into ``out`` (see medray.ingest.layout). Returns counts; never raises for bad files."""
+    """Ingest ``paths`` into ``out`` (see medray.shards.layout). Returns counts; never raises for bad files."""
     t0 = time.perf_counter()
     opts = make_options(scales, seed, ct_window, file_timeout_s, slice_step)
     salt = resolve_salt(salt, None)

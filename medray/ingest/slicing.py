@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.transform import resize
 
-from medray.ingest.schema import SIZE
+from medray.shards.schema import SIZE
 
 FOREGROUND_LEVEL = 0.02
 MIN_FOREGROUND = 0.05

@@ -13,7 +13,7 @@ from pathlib import Path
 from medray.config import ConfigError, check_choice, check_range, from_dict, load_yaml, to_dict
 from medray.data.augment import AugmentConfig
 from medray.data.crops import check_patch
-from medray.ingest.schema import SIZE
+from medray.shards.schema import SIZE
 
 MODELS = ("iotgan", "pixmed")
 AMP_MODES = ("auto", "off", "bf16", "fp16")  # auto = bf16 on GPU, off on CPU

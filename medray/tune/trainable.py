@@ -95,7 +95,7 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         final["best_checkpoint"] = ""
         ray.tune.report(final)
         return
-    from medray.train.evaluate import evaluate_checkpoint
+    from medray.evaluate.checkpoint import evaluate_checkpoint
 
     eval_dir = Path(setup.evals_dir) / trial_id / "test"
     evaluate_checkpoint(checkpoint=Path(best.path), shards=Path(setup.shards), split="test", out=eval_dir)

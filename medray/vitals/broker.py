@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from medray.ports import free_port
 from medray.config import ConfigError, check_range
 
 log = logging.getLogger(__name__)
@@ -36,12 +37,6 @@ def tansu_path() -> Path:
     if not os.access(path, os.X_OK):
         path.chmod(path.stat().st_mode | 0o111)  # some installers drop the exec bit from wheel data
     return path
-
-
-def free_port(host: str = HOST) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def _port_free(port: int, host: str = HOST) -> bool:

@@ -16,7 +16,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_rescale
 
 from medray.config import InputError
-from medray.ingest.timeout import time_limit
+from medray.imaging.timeout import time_limit
 
 MODALITIES = ("CT", "MR")
 MAX_VOXELS = 512 * 1024 * 1024  # per file; refuse from the header, before any allocation

@@ -20,12 +20,12 @@ import numpy as np
 from tqdm import tqdm
 
 from medray.config import ConfigError, check_range
-from medray.demo.anatomy import Anatomy, load_anatomy
-from medray.demo.contrasts import MODALITIES, STORE_SCALE, acquire, healthy_contrasts
-from medray.demo.deform import apply_warp, random_warp
-from medray.demo.dicom_files import copy_dicom
-from medray.demo.tumour import LESION_INTENSITY, apply_lesion, make_tumour
-from medray.demo.vitals_table import RANGES, draw_vitals, write_vitals_csv
+from medray.datasets.anatomy import Anatomy, load_anatomy
+from medray.datasets.contrasts import MODALITIES, STORE_SCALE, acquire, healthy_contrasts
+from medray.datasets.deform import apply_warp, random_warp
+from medray.datasets.dicom_files import copy_dicom
+from medray.datasets.tumour import LESION_INTENSITY, apply_lesion, make_tumour
+from medray.datasets.vitals_table import RANGES, draw_vitals, write_vitals_csv
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def _manifest(anat: Anatomy, seed: int, records: list[dict], dicom: list[dict]) 
           for m in ("t1ce", "t2", "flair")),
         {"path": "brats/<PID>/<PID>_seg.nii.gz", "real": [],
          "synthetic": ["tumour masks, BraTS labels 1 necrosis / 2 edema / 4 enhancing; 0 elsewhere"],
-         "source": {"package": "medray", "file": "medray/demo/tumour.py"}},
+         "source": {"package": "medray", "file": "medray/datasets/tumour.py"}},
     ]
     return {
         "generator": "medray demo-data",
@@ -130,7 +130,7 @@ def _manifest(anat: Anatomy, seed: int, records: list[dict], dicom: list[dict]) 
                       "bias fields and noise", "vitals"],
         "items": brats_items + dicom + [
             {"path": "vitals.csv", "real": [], "synthetic": ["all values; per-patient state calm/moving/distressed"],
-             "ranges": RANGES, "source": {"package": "medray", "file": "medray/demo/vitals_table.py"}},
+             "ranges": RANGES, "source": {"package": "medray", "file": "medray/datasets/vitals_table.py"}},
         ],
         "patients": records,
         "notes": ["No multi-frame CT/MR ships in the pydicom wheel, so none is included.",

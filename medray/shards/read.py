@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from medray.config import InputError, check_choice
 from medray.data.channels import explode_channels
-from medray.ingest.schema import SIZE, SPLITS, VITALS_FIELDS, decode_image, decode_mask, lr_column
+from medray.shards.schema import SIZE, SPLITS, VITALS_FIELDS, decode_image, decode_mask, lr_column
 
 INDEX_COLUMNS = ["split", "n_channels", "modality"]
 # the LR columns are added per request: only the scale being trained is read

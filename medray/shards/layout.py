@@ -1,6 +1,6 @@
 """Where ingest puts things inside its output folder ``OUT`` (readers should use these, not guess):
 
-    OUT/shards/*.parquet   slice rows with medray.ingest.schema.SCHEMA, written by Ray Data
+    OUT/shards/*.parquet   slice rows with medray.shards.schema.SCHEMA, written by Ray Data
     OUT/manifest.json      counts per split/modality, schema version, parameters
     OUT/rejects.jsonl      one line per refused file
     OUT/vitals.parquet     pseudonymised per-patient vitals (only with --vitals)

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from medray.data.augment import AugmentConfig, augment_image
-from medray.data.shards import decode_batch, read_rows_local, table_to_batch
-from medray.demo.classifier import label_from_mask, train_and_eval_classifier
+from medray.shards.read import decode_batch, read_rows_local, table_to_batch
+from medray.evaluate.classifier import label_from_mask, train_and_eval_classifier
 
 SIZE = 64  # classifier input side: slices are area-downsampled 256 → 64
 MASK_GEOMETRY = AugmentConfig(gamma_range=(1.0, 1.0), contrast_range=(1.0, 1.0), brightness=0.0)

@@ -6,7 +6,7 @@ boundary is a level set of an anisotropic distance perturbed by its own smooth r
 lesions look alike; edema is kept inside the brain and reaches further into white matter, as vasogenic
 edema spreads along it.
 
-Intensities (same 0..1 scale as medray.demo.contrasts; healthy WM ≈ 0.85 T1, 0.75 T1ce, 0.40 T2, 0.45 FLAIR)
+Intensities (same 0..1 scale as medray.datasets.contrasts; healthy WM ≈ 0.85 T1, 0.75 T1ce, 0.40 T2, 0.45 FLAIR)
 follow the usual radiological picture: every tumour part is T1-hypointense; on T1ce the rim enhances
 (brighter than anything in healthy brain) and the necrotic core is dark; on T2 and FLAIR the edema is
 hyperintense, and the fluid-rich necrosis is bright on T2 but partly suppressed on FLAIR. All synthetic.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from medray.demo.noise import smooth_noise
+from medray.datasets.noise import smooth_noise
 
 NECROSIS, EDEMA, ENHANCING = 1, 2, 4
 LABELS = (NECROSIS, EDEMA, ENHANCING)

@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from medray import metrics as M
 from medray.config import InputError, check_choice
 from medray.data.batches import EvalCollate
-from medray.data.shards import check_selection, read_rows_local, table_to_batch
-from medray.ingest.schema import SPLITS, lr_column
-from medray.train.eval_report import summarise, write_grids, write_tables
+from medray.shards.read import check_selection, read_rows_local, table_to_batch
+from medray.shards.schema import SPLITS, lr_column
+from medray.evaluate.report import summarise, write_grids, write_tables
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from medray.demo.noise import upsample
+from medray.datasets.noise import upsample
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from medray.demo.noise import smooth_noise
+from medray.datasets.noise import smooth_noise
 
 MODALITIES = ("t1", "t1ce", "t2", "flair")
 
