@@ -18,7 +18,7 @@ PAPER_CLASSIFIER = {"DenseNet201 on real + PixMed synthetic (paper, BraTS 2021)"
                     "DenseNet201 on real + pix2pix synthetic (paper, BraTS 2021)": 97.87}
 METRIC_ORDER = ("psnr", "ssim", "ncc", "mi", "sf", "mg")
 METRIC_HELP = {"psnr": "dB, higher is better", "ssim": "higher is better", "ncc": "higher is better",
-               "mi": "mutual information (nats), higher is better", "sf": "spatial frequency (sharpness)",
+               "mi": "mutual information (bits), higher is better", "sf": "spatial frequency (sharpness)",
                "mg": "mean gradient (sharpness)"}
 
 
