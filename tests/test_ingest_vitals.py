@@ -36,3 +36,28 @@ def test_missing_columns_named(tmp_path):
     f.write_text("patient_id,heart_rate\nP1,80\n")
     with pytest.raises(InputError, match="spo2"):
         load_vitals(f, salt="s")
+
+
+@pytest.mark.parametrize("name", ["heart_rate", "spo2", "temperature", "mobility"])
+def test_stream_and_ingest_share_the_one_set_of_ranges(tmp_path, name):
+    """medray.vitals.fields is the only place ranges live: the Kafka message validator and the ingest table
+    accept exactly its bounds and refuse just beyond them (temperature once disagreed: 25 vs 30 °C)."""
+    import json
+
+    from medray.vitals import fields
+    from medray.vitals.schema import parse_message
+
+    lo, hi = fields.RANGES[name]
+    ok = {"heart_rate": 72, "spo2": 98, "temperature": 36.8, "mobility": 0.2}
+    eps = 1e-3 * (hi - lo)
+    for value, accepted in ((lo, True), (hi, True), (lo - eps, False), (hi + eps, False)):
+        row = {**ok, name: value}
+        msg = json.dumps({"v": 1, "patient_id": "P1", "ts": "2026-01-01T00:00:00Z", **row}).encode()
+        f = tmp_path / "v.csv"
+        f.write_text(HEADER + "P1," + ",".join(str(row[k]) for k in fields.VITALS_FIELDS) + "\n")
+        for check in (lambda: parse_message(msg), lambda: load_vitals(f, salt="s")):
+            if accepted:
+                check()
+            else:
+                with pytest.raises(InputError):
+                    check()

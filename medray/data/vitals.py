@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from medray.shards.schema import VITALS_FIELDS
+from medray.vitals.fields import VITALS_FIELDS
 
 
 def _as_float(values, n: int) -> np.ndarray:

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-COLUMNS = ("patient_id", "heart_rate", "spo2", "temperature", "mobility")
+from medray.vitals.fields import VITALS_FIELDS
+
+COLUMNS = ("patient_id", *VITALS_FIELDS)
 STATES = ("calm", "moving", "distressed")
 
 # state → (low, high) uniform ranges per vital.

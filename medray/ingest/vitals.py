@@ -17,9 +17,7 @@ import pyarrow.parquet as pq
 
 from medray.config import InputError
 from medray.ingest.deid import pseudonym
-from medray.shards.schema import VITALS_FIELDS
-
-RANGES = {"heart_rate": (20.0, 250.0), "spo2": (50.0, 100.0), "temperature": (30.0, 45.0), "mobility": (0.0, 1.0)}
+from medray.vitals.fields import RANGES, VITALS_FIELDS  # the one list and its plausible ranges
 VITALS_SCHEMA = pa.schema([pa.field("patient_id", pa.string(), nullable=False)]
                           + [pa.field(f, pa.float32()) for f in VITALS_FIELDS])
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-VITALS_ORDER = ("heart_rate", "spo2", "temperature", "mobility")
+from medray.vitals.fields import VITALS_FIELDS as VITALS_ORDER  # the one list (a leaf: imports only config)
 # centre ≈ resting-adult normal, scale ≈ the spread that still counts as plausible
 VITALS_CENTER = (75.0, 97.0, 37.0, 0.5)
 VITALS_SCALE = (15.0, 3.0, 0.7, 0.3)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from medray.vitals.fields import VITALS_FIELDS  # a leaf contract (imports only medray.config): the one list
+
 SCHEMA_VERSION = 1
 SIZE = 256  # every HR slice is SIZE × SIZE
 SCALES = (2, 4)
@@ -21,7 +23,6 @@ SPLITS = ("train", "val", "test")
 SOURCE_FORMATS = ("nifti", "brats", "dicom")
 MODALITIES = ("MR", "CT")
 BRATS_CHANNELS = ("t1", "t1ce", "t2", "flair")
-VITALS_FIELDS = ("heart_rate", "spo2", "temperature", "mobility")
 
 SCHEMA = pa.schema(
     [

@@ -4,15 +4,10 @@
 "temperature": 36.8, "mobility": 0.2}``; the record key is the patient id, so one patient's readings stay
 ordered in one partition. Unknown fields are refused (a newer producer must bump ``v``).
 
-Accepted ranges are *sensor plausibility* limits, not clinical normals: a reading outside them is a device
-or transport fault, never a patient state worth conditioning a model on.
-
-| field        | unit            | range        | why these limits                                              |
-|--------------|-----------------|--------------|---------------------------------------------------------------|
-| heart_rate   | beats/min       | 20 .. 250    | below: asystole/lead-off artefact; above: beyond ward monitors |
-| spo2         | %               | 50 .. 100    | oximeters are uncalibrated below ~70 %; >100 % is impossible   |
-| temperature  | °C (core/skin)  | 25.0 .. 45.0 | survivable accidental hypothermia .. lethal hyperthermia      |
-| mobility     | fraction 0..1   | 0.0 .. 1.0   | share of the sampling window with movement (accelerometer)    |
+Accepted ranges, units and codes are those of ``medray.vitals.fields`` (the one list, with the reasons for
+each limit). A message may also be an HL7 FHIR R4 ``Observation`` or ``Bundle`` of them (``medray.vitals.fhir``);
+``parse_value`` / ``parse_records`` take either and return readings, a FHIR one carrying one vital (the others
+None) that the cache merges per patient.
 
 ``patient_id`` must be a pseudonym (``[A-Za-z0-9._-]{1,64}``, e.g. ``P0001`` or a salted hash); errors never
 echo it, so a device that leaks a real name does not put it into logs or the dead-letter reason.
@@ -28,19 +23,13 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from medray.config import InputError
+from medray.vitals.fields import BY_NAME, RANGES, VITALS_FIELDS
 
 VITALS_TOPIC = "medray.vitals"
 DLQ_TOPIC = "medray.vitals.dlq"
 SCHEMA_VERSION = 1
 MAX_MESSAGE_BYTES = 4096
-# Order the models take vitals in (raw units), see DESIGN "models".
-VITALS_FIELDS = ("heart_rate", "spo2", "temperature", "mobility")
-RANGES: dict[str, tuple[float, float]] = {
-    "heart_rate": (20.0, 250.0),
-    "spo2": (50.0, 100.0),
-    "temperature": (25.0, 45.0),
-    "mobility": (0.0, 1.0),
-}
+MAX_FHIR_BYTES = 65536  # FHIR JSON is verbose, and a Bundle carries several Observations
 _KEYS = frozenset(("v", "patient_id", "ts") + VITALS_FIELDS)
 _PID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _UTC = timezone.utc
@@ -55,19 +44,25 @@ _KNOWN_PIDS_MAX = 1_000_000
 
 @dataclass(slots=True)
 class VitalsReading:
-    """One validated reading. ``ts`` is timezone-aware UTC; ``ts_epoch`` is the same instant in seconds."""
+    """One validated reading. ``ts`` is timezone-aware UTC; ``ts_epoch`` is the same instant in seconds.
+
+    A medray v1 message gives all four vitals; a FHIR Observation gives one and the others are None."""
 
     patient_id: str
     ts: datetime
     ts_epoch: float
-    heart_rate: float
-    spo2: float
-    temperature: float
-    mobility: float
+    heart_rate: float | None
+    spo2: float | None
+    temperature: float | None
+    mobility: float | None
 
-    def as_vector(self) -> tuple[float, float, float, float]:
-        """(heart_rate, spo2, temperature, mobility) in raw units, the order the models expect."""
+    def as_vector(self) -> tuple:
+        """(heart_rate, spo2, temperature, mobility) in raw units, the order the models expect (None: absent)."""
         return (self.heart_rate, self.spo2, self.temperature, self.mobility)
+
+    @property
+    def complete(self) -> bool:
+        return None not in (self.heart_rate, self.spo2, self.temperature, self.mobility)
 
     def ts_iso(self) -> str:
         return format_ts(self.ts)
@@ -98,8 +93,46 @@ def encode_message(reading: VitalsReading) -> tuple[bytes, bytes]:
     return reading.patient_id.encode(), value
 
 
+def parse_value(value: bytes | None, key: bytes | None = None,
+                max_ts_epoch: float | None = None) -> list[VitalsReading]:
+    """Decode and validate one message value, medray v1 or FHIR (Observation / Bundle) → its readings.
+
+    ``key`` (if given) must equal the patient id; a reading stamped after ``max_ts_epoch`` is refused with
+    reason ``future_ts`` (a clock running ahead would otherwise keep its reading "fresh" for ever).
+    """
+    if value is None:
+        raise InputError("not_json", "empty message (tombstone)")
+    if len(value) > MAX_FHIR_BYTES:
+        raise InputError("too_large", f"{len(value)} bytes > {MAX_FHIR_BYTES}")
+    try:
+        obj = _loads(value)
+    except InputError:
+        if len(value) > MAX_MESSAGE_BYTES:
+            raise InputError("too_large", f"{len(value)} bytes > {MAX_MESSAGE_BYTES}") from None
+        raise
+    if type(obj) is dict and "resourceType" in obj:
+        from medray.vitals.fhir import readings_from_fhir  # lazy: fhir.resources loads ~1 s of models
+
+        readings = readings_from_fhir(obj, key)
+    else:
+        if len(value) > MAX_MESSAGE_BYTES:
+            raise InputError("too_large", f"{len(value)} bytes > {MAX_MESSAGE_BYTES}")
+        readings = [_validate(obj)]
+        if key is not None and key != readings[0].patient_id.encode():
+            raise InputError("key_mismatch", "record key differs from patient_id")
+    if max_ts_epoch is not None:
+        for r in readings:
+            if r.ts_epoch > max_ts_epoch:
+                raise _future(r.ts_epoch, max_ts_epoch)
+    return readings
+
+
+def _future(ts_epoch: float, max_ts_epoch: float) -> InputError:
+    return InputError("future_ts", f"ts is {ts_epoch - max_ts_epoch:.0f} s beyond the accepted clock skew")
+
+
 def parse_message(value: bytes | None, key: bytes | None = None) -> VitalsReading:
-    """Decode and validate one message value; ``key`` (if given) must equal the patient id.
+    """Decode and validate one medray v1 message value; ``key`` (if given) must equal the patient id.
 
     Raises ``InputError(reason, detail)`` with reason in: too_large, not_json, not_object, unsupported_version,
     missing_field, unknown_field, bad_patient_id, key_mismatch, bad_ts, bad_type, out_of_range.
@@ -114,32 +147,40 @@ def parse_message(value: bytes | None, key: bytes | None = None) -> VitalsReadin
     return reading
 
 
-def parse_records(records: Iterable) -> tuple[list[VitalsReading], list[tuple[Any, InputError]]]:
+def parse_records(records: Iterable, max_ts_epoch: float = math.inf
+                  ) -> tuple[list[VitalsReading], list[tuple[Any, InputError]]]:
     """Parse Kafka records (anything with ``.key`` and ``.value``) → (readings, [(record, error)]).
 
-    The consumer's hot path: same result as ``parse_message`` per record, in one loop with the common case
-    inlined (no per-message call chain); anything unusual falls back to ``parse_message``.
+    The consumer's hot path: same result as ``parse_value`` per record, in one loop with the common case
+    inlined (no per-message call chain); anything unusual (FHIR included) falls back to ``parse_value``.
+    Whatever goes wrong with one record is that record's error, never the batch's: an exception that is not
+    an InputError (e.g. RecursionError from a pathological document, a bug in a validator) becomes reason
+    ``undecodable``, so the record is dead-lettered and the stream goes on.
     """
     good: list[VitalsReading] = []
     bad: list[tuple[Any, InputError]] = []
-    append, scan, validate = good.append, _scan_once, _validate
+    append, extend, scan, validate = good.append, good.extend, _scan_once, _validate
     for m in records:
         value, key = m.value, m.key
         try:
             try:
                 s = value.decode()
                 obj, end = scan(s, 0)
-                if end != len(s) or len(value) > MAX_MESSAGE_BYTES:
+                if end != len(s) or len(value) > MAX_MESSAGE_BYTES or (type(obj) is dict and "resourceType" in obj):
                     raise ValueError
-            except (StopIteration, ValueError, UnicodeDecodeError, AttributeError):
-                append(parse_message(value, key))
+            except (StopIteration, ValueError, UnicodeDecodeError, AttributeError, RecursionError):
+                extend(parse_value(value, key, max_ts_epoch))
                 continue
             r = validate(obj)
             if key is not None and key != r.patient_id.encode():
                 raise InputError("key_mismatch", "record key differs from patient_id")
+            if r.ts_epoch > max_ts_epoch:
+                raise _future(r.ts_epoch, max_ts_epoch)
             append(r)
         except InputError as e:
             bad.append((m, e))
+        except Exception as e:  # noqa: BLE001 - one record's failure must not stall the partition
+            bad.append((m, InputError("undecodable", type(e).__name__)))
     return good, bad
 
 
@@ -151,12 +192,14 @@ def _loads(value: bytes):
         obj, end = _scan_once(s, 0)
         if end == len(s):
             return obj
-    except (StopIteration, ValueError, UnicodeDecodeError):
+    except (StopIteration, ValueError, UnicodeDecodeError, RecursionError):
         pass
     try:
         return json.loads(value)
     except (ValueError, UnicodeDecodeError) as e:
         raise InputError("not_json", str(e)[:120]) from None
+    except RecursionError:  # e.g. b"[" * 2000: within the size limit, deeper than the parser's stack
+        raise InputError("not_json", "nested too deeply") from None
 
 
 def _validate(obj) -> VitalsReading:
@@ -192,12 +235,7 @@ def _validate(obj) -> VitalsReading:
             and _M_LO <= mob <= _M_HI):
         return VitalsReading(pid, ts, ts.timestamp(), hr, spo2, temp, mob)
     for name in VITALS_FIELDS:
-        x = obj[name]
-        if type(x) not in _NUM:
-            raise InputError("bad_type", f"{name} must be a number, got {type(x).__name__}")
-        lo, hi = RANGES[name]
-        if not (math.isfinite(x) and lo <= x <= hi):
-            raise InputError("out_of_range", f"{name}={x!r} is outside the accepted range [{lo}, {hi}]")
+        BY_NAME[name].check(obj[name])
     raise AssertionError("unreachable: fast path and slow path disagree")
 
 
