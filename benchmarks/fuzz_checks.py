@@ -87,7 +87,7 @@ def ingest_round(batch: list[Mutant], work: Path, salt: str = "fuzz-salt") -> di
             res["untyped"].append(f"#{idx}: {line[:200]}")
         if r["reason"] == Reason.TIMEOUT.value:
             res["slow"].append(f"#{idx}: timeout ({r['detail'][:100]})")
-    files = layout.shard_files(out)
+    files = layout.shard_files(out, missing_ok=True)
     patients = set()
     for f in files:
         patients.update(pq.read_table(f, columns=["patient_id"]).column("patient_id").to_pylist())

@@ -36,7 +36,8 @@ def _shards(tmp: Path) -> Path:
 def plain_loop(cfg, shards: Path, steps: int) -> dict:
     """The same step on the same rows without Ray: pyarrow read → TrainCollate → sr_train_step."""
     from medray.data.batches import BatchSpec, TrainCollate
-    from medray.shards.read import read_rows_local, table_to_batch
+    from medray.shards.decode import table_to_batch
+    from medray.shards.local import read_rows_local
     from medray.train.factory import build_gan, build_optimizers
     from medray.train.step import resolve_amp, sr_train_step
 

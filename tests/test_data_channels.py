@@ -47,7 +47,8 @@ def test_single_channel_tables_pass_through_and_null_images_are_refused():
 
 
 def test_shard_reader_offers_every_channel_of_every_row(tiny_shards):
-    from medray.shards.read import read_rows_local, shard_files
+    from medray.shards.layout import shard_files
+    from medray.shards.local import read_rows_local
     import pyarrow.parquet as pq
 
     rows = pa.concat_tables([pq.read_table(f, columns=["split", "n_channels"]) for f in shard_files(tiny_shards)])

@@ -13,7 +13,7 @@ import torch
 
 from medray.data.augment import AugmentConfig, apply_params, sample_params
 from medray.data.crops import augment_window, center_crop_aligned, check_patch, crop_aligned, random_origin
-from medray.shards.read import decode_batch
+from medray.shards.decode import decode_batch
 from medray.data.vitals import vitals_from_batch
 from medray.shards.schema import SIZE
 

@@ -94,7 +94,8 @@ def _sample_inputs(out: Path) -> dict:
     import nibabel as nib
     from PIL import Image
 
-    from medray.shards.read import decode_batch, read_rows_local, table_to_batch
+    from medray.shards.decode import decode_batch, table_to_batch
+    from medray.shards.local import read_rows_local
 
     table = read_rows_local(out / "shards", "test", scale=2, n_channels=4, limit=400)
     batch = decode_batch(table_to_batch(table), 4, 2)

@@ -20,8 +20,10 @@ import torch.nn.functional as F
 from medray import metrics as M
 from medray.config import InputError, check_choice
 from medray.data.batches import EvalCollate
-from medray.shards.read import check_selection, read_rows_local, table_to_batch
+from medray.shards.decode import table_to_batch
+from medray.shards.local import read_rows_local
 from medray.shards.schema import SPLITS, lr_column
+from medray.shards.selection import check_selection
 from medray.evaluate.report import summarise, write_grids, write_tables
 
 log = logging.getLogger(__name__)

@@ -44,7 +44,7 @@ def collect_real_scans(out: Path) -> list[Path]:
 def evaluate_on_real_scans(checkpoint: Path, out: Path, max_slices: int = 64) -> dict:
     """Ingest the real scans at ×2 and score the SR checkpoint on every slice of them (whatever split the ingest's
     patient split put each scan in: none of them was ever in training)."""
-    from medray.shards.read import shard_index
+    from medray.shards.selection import shard_index
     from medray.ingest.run import run_ingest
     from medray.evaluate.checkpoint import evaluate_checkpoint
 

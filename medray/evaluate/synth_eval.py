@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from medray.data.augment import AugmentConfig, augment_image
-from medray.shards.read import decode_batch, read_rows_local, table_to_batch
+from medray.shards.decode import decode_batch, table_to_batch
+from medray.shards.local import read_rows_local
 from medray.evaluate.classifier import label_from_mask, train_and_eval_classifier
 
 SIZE = 64  # classifier input side: slices are area-downsampled 256 → 64

@@ -110,7 +110,7 @@ def run_units_ray(units: list[dict], opts: Options, shards: Path) -> list[Reject
 
 
 def count_shards(shards: Path) -> dict:
-    files = layout.shard_files(shards)
+    files = layout.shard_files(shards, missing_ok=True)
     cols = ["split", "modality", "source_format", "patient_id"]
     t = pa.concat_tables([pq.read_table(f, columns=cols) for f in files]) if files else pa.table({c: [] for c in cols})
     rows = t.to_pylist()
@@ -134,7 +134,7 @@ def run_ingest(paths: list[Path], out: Path, scales=(2, 4), seed: int = 0, salt:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     shards = layout.shards_dir(out)
-    for old in layout.shard_files(shards):  # a re-run replaces its previous shards instead of appending to them
+    for old in layout.shard_files(shards, missing_ok=True):  # a re-run replaces its previous shards instead of appending to them
         old.unlink()
     table = load_vitals(vitals, salt) if vitals is not None else None
     units, rejects, n_ignored = plan_units(paths, salt, opts.seed, table, opts.file_timeout_s)

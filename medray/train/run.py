@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medray.config import InputError, to_dict
-from medray.shards.read import read_shards
+from medray.shards.dataset import read_shards
 from medray.train.options import RunOptions, TrainConfig, config_from_sources
 
 log = logging.getLogger(__name__)
