@@ -96,9 +96,7 @@ def _decode(path: str) -> tuple[np.ndarray, dict]:
         arr = arr[None]
     if arr.ndim != 3 or arr.shape[0] != frames:
         raise InputError("colour", f"decoded pixel array has shape {arr.shape}; expected grey-level frames")
-    hu = apply_rescale(arr, ds).astype(np.float32)  # identity when no RescaleSlope/Intercept
-    if str(ds.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":  # inverted grey scale
-        hu = hu.max() + hu.min() - hu
+    hu, _ = to_values(arr, ds)
     sp = ds.get("PixelSpacing") or [1.0, 1.0]
     thickness = ds.get("SpacingBetweenSlices") or ds.get("SliceThickness") or 1.0
     geo = {
@@ -106,6 +104,32 @@ def _decode(path: str) -> tuple[np.ndarray, dict]:
         "spacing": (float(sp[0]), float(sp[1]), float(thickness)),
     }
     return hu, geo
+
+
+def to_values(stored: np.ndarray, ds) -> tuple[np.ndarray, float | None]:
+    """Stored pixel values → float32 values in the scan's units (HU for CT) via the Modality LUT
+    (RescaleSlope/Intercept; identity when absent), MONOCHROME1 turned the right way up. Returns the values and
+    the flip sum (``max + min``; None unless MONOCHROME1) that ``to_stored`` needs to undo the flip."""
+    values = apply_rescale(stored, ds).astype(np.float32)
+    flip = None
+    if str(ds.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":  # inverted grey scale
+        flip = float(values.max()) + float(values.min())
+        values = np.float32(flip) - values
+    return values, flip
+
+
+def to_stored(values: np.ndarray, ds, flip: float | None, dtype: np.dtype) -> np.ndarray:
+    """Inverse of ``to_values`` for a linear Modality LUT: rounded and clipped to ``dtype``'s range."""
+    v = np.asarray(values, dtype=np.float64)
+    if flip is not None:
+        v = flip - v
+    slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
+    intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
+    v = np.round((v - intercept) / slope)
+    if np.dtype(dtype).kind in "ui":
+        info = np.iinfo(dtype)
+        v = np.clip(v, info.min, info.max)
+    return v.astype(dtype)
 
 
 def read_series(paths: list[str], file_timeout_s: float | None = None

@@ -16,7 +16,8 @@ from medray.shards import schema as S
 from medray.imaging.degrade import degrade_all
 from medray.imaging.dicom import read_series
 from medray.imaging.nifti import guess_modality, load_volume
-from medray.imaging.normalise import normalise
+from medray.imaging.normalise import fit_intensity
+from medray.imaging.orient import to_display
 from medray.ingest.register import align_to, resample_to, same_grid
 from medray.ingest.rejects import Reason, Reject, reject
 from medray.ingest.slicing import is_near_empty, resize_image, resize_mask, resized_spacing
@@ -42,33 +43,33 @@ class Volume:
     source_format: str
 
 
-def _display(v: np.ndarray) -> np.ndarray:
-    """RAS (…, x, y, z) → (…, rows=anterior→posterior, cols=x, z): the radiological axial view."""
-    return np.flip(np.swapaxes(v, -3, -2), axis=-3)
+def _normalise(vol: np.ndarray, modality: str, ct_window: str) -> np.ndarray:
+    """The same invertible normalisation the serve codecs apply (``medray.imaging.normalise``)."""
+    return fit_intensity(vol, modality, ct_window).forward(vol)
 
 
 def _load_nifti(unit: dict, opts: Options) -> Volume:
     vol, _, zooms = load_volume(unit["paths"]["image"])
     modality = guess_modality(vol)
-    img = _display(normalise(vol, modality, opts.ct_window)[None])
+    img = to_display(_normalise(vol, modality, opts.ct_window)[None])
     return Volume(img, None, (zooms[1], zooms[0], zooms[2]), modality, ("ct",) if modality == "CT" else ("mr",), "nifti")
 
 
 def _load_brats(unit: dict, opts: Options) -> Volume:
     paths = unit["paths"]
     ref, ref_aff, zooms = load_volume(paths["t1"])
-    chans = [normalise(ref, "MR")]
+    chans = [_normalise(ref, "MR", opts.ct_window)]
     for c in S.BRATS_CHANNELS[1:]:
         v, aff, _ = load_volume(paths[c])
         v, _ = align_to(ref, ref_aff, v, aff)
-        chans.append(normalise(v, "MR"))
+        chans.append(_normalise(v, "MR", opts.ct_window))
     mask = None
     if "seg" in paths:
         seg, seg_aff, _ = load_volume(paths["seg"])
         if not same_grid(ref.shape, ref_aff, seg.shape, seg_aff):
             seg = resample_to(seg, seg_aff, ref.shape, ref_aff, order=0)
-        mask = _display(np.rint(seg).astype(np.uint8))
-    img = _display(np.stack(chans))
+        mask = to_display(np.rint(seg).astype(np.uint8))
+    img = to_display(np.stack(chans))
     return Volume(img, mask, (zooms[1], zooms[0], zooms[2]), "MR", S.BRATS_CHANNELS, "brats")
 
 
@@ -78,7 +79,7 @@ def _load_dicom(unit: dict, opts: Options, rejects: list[Reject]) -> Volume | No
     if vol is None:
         return None
     modality = unit["modality"]
-    img = normalise(vol, modality, opts.ct_window)[None]
+    img = _normalise(vol, modality, opts.ct_window)[None]
     return Volume(img, None, spacing, modality, ("ct",) if modality == "CT" else ("mr",), "dicom")
 
 

@@ -16,7 +16,10 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from medray.config import InputError
-from medray.serve.codecs.types import CodecLimits, Decoded, denormalise, normalise
+from medray.imaging.dicom import to_stored, to_values
+from medray.imaging.normalise import fit_intensity
+from medray.imaging.writeback import write_back
+from medray.serve.codecs.types import CodecLimits, Decoded
 
 MEDIA_TYPE = "application/dicom"
 _MONO = ("MONOCHROME1", "MONOCHROME2")
@@ -43,6 +46,7 @@ def _declared_size(ds: Dataset, limits: CodecLimits) -> int:
         raise InputError("corrupt", f"DICOM image geometry is missing or invalid: {type(e).__name__}: {e}") from None
     if rows < 1 or cols < 1 or frames < 1:
         raise InputError("not_image", f"DICOM declares {frames} frame(s) of {rows}×{cols}")
+    limits.check_sides((rows, cols), "DICOM")
     limits.check_voxels(rows * cols * frames * spp, "DICOM")
     if spp != 1 or photometric not in _MONO:
         raise InputError("unsupported", f"DICOM photometric {photometric!r} with {spp} samples; accepted: {list(_MONO)}")
@@ -61,10 +65,17 @@ def decode_dicom(body: bytes, limits: CodecLimits) -> Decoded:
     if arr.size != frames * int(ds.Rows) * int(ds.Columns):  # pydicom does not check Rows/Columns against the data
         raise InputError("corrupt", f"DICOM pixel data holds {arr.size} values, not {frames}×{ds.Rows}×{ds.Columns}")
     arr = arr.reshape((frames, int(ds.Rows), int(ds.Columns)))
-    x, lo, hi = normalise(arr)
+    if "ModalityLUTSequence" in ds:  # a non-linear LUT cannot be inverted to write the result back
+        raise InputError("unsupported", "DICOM with a Modality LUT Sequence; accepted: RescaleSlope/Intercept")
+    # the same reading and normalisation as ingest: HU for CT through the configured window, MR percentiles
+    values, flip = to_values(arr, ds)
+    modality = "CT" if str(ds.get("Modality", "")).upper() == "CT" else "MR"
+    intensity = fit_intensity(values, modality, limits.ct_window)
+    x = intensity.forward(values)
     del ds.PixelData  # the dataset is kept as a template for the derived object; the pixels are in `x`
-    return Decoded("dicom", x[:, None], MEDIA_TYPE, meta={"ds": ds, "dtype": arr.dtype.str, "lo": lo, "hi": hi,
-                                                          "multiframe": "NumberOfFrames" in ds})
+    meta = {"ds": ds, "dtype": arr.dtype.str, "intensity": intensity, "raw": values, "flip": flip,
+            "multiframe": "NumberOfFrames" in ds}
+    return Decoded("dicom", x[:, None], MEDIA_TYPE, meta=meta)
 
 
 def _scale_spacing(item: Dataset, keyword: str, scale: int) -> None:
@@ -83,6 +94,8 @@ def derive_dataset(src: Dataset, pixels: np.ndarray, scale: int, description: st
     ds.ImageType = ["DERIVED", "SECONDARY"] + [str(v) for v in image_type[2:]]
     ds.DerivationDescription = description[:1024]
     ds.Rows, ds.Columns = rows, cols
+    ds.BitsStored = pixels.dtype.itemsize * 8  # written values may use the full stored dtype (bone beyond 12 bits)
+    ds.HighBit = ds.BitsStored - 1
     if multiframe or frames > 1:
         ds.NumberOfFrames = frames
     for kw in ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing"):
@@ -118,14 +131,12 @@ def derive_dataset(src: Dataset, pixels: np.ndarray, scale: int, description: st
 
 
 def encode_dicom(dec: Decoded, out: np.ndarray, scale: int, description: str) -> bytes:
-    """``out`` is [F, 1, R*s, C*s] in [0, 1] → stored values in the input's range and dtype."""
+    """``out`` is [F, 1, R*s, C*s] in [0, 1] → stored values in the input's units and dtype; what lay outside
+    the model's range (air and bone around a CT window) comes from the bicubic upsample (``imaging.writeback``)."""
     m = dec.meta
-    dtype = np.dtype(m["dtype"])
-    vals = np.round(denormalise(out[:, 0], m["lo"], m["hi"]))
-    if dtype.kind in "ui":
-        info = np.iinfo(dtype)
-        vals = np.clip(vals, info.min, info.max)
-    ds = derive_dataset(m["ds"], vals.astype(dtype), scale, description, m["multiframe"])
+    vals = write_back(out[:, 0], m["raw"], m["intensity"])
+    stored = to_stored(vals, m["ds"], m["flip"], np.dtype(m["dtype"]))
+    ds = derive_dataset(m["ds"], stored, scale, description, m["multiframe"])
     buf = io.BytesIO()
     ds.save_as(buf, implicit_vr=False, little_endian=True, enforce_file_format=True)
     return buf.getvalue()

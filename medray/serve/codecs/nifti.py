@@ -1,9 +1,12 @@
-"""NIfTI in/out (plain or gzipped, NIfTI-1 or -2). A volume is enhanced slice by slice in the (i, j) plane;
-the output affine is the input affine with voxel size divided by the scale in i and j, and the origin moved
-so the new voxel grid covers exactly the same field of view."""
+"""NIfTI in/out (plain or gzipped, NIfTI-1 or -2). A volume is read the way ingest reads it for training — RAS+
+reoriented, axial slices in the radiological display view, modality guessed, the shared intensity normalisation
+(per channel for 4-D) — and enhanced slice by slice. The result is put back in the file's own voxel order; the
+output affine is the input affine with voxel size divided by the scale along the two in-plane axes, and the
+origin moved so the new voxel grid covers exactly the same field of view."""
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 
@@ -11,7 +14,11 @@ import nibabel as nib
 import numpy as np
 
 from medray.config import InputError
-from medray.serve.codecs.types import CodecLimits, Decoded, denormalise, normalise
+from medray.imaging.nifti import guess_modality
+from medray.imaging.normalise import fit_intensity
+from medray.imaging.orient import from_display, from_ras, in_plane_axes, ras_orientation, to_display, to_ras
+from medray.imaging.writeback import write_back
+from medray.serve.codecs.types import CodecLimits, Decoded
 
 # NIfTI datatype code → bits per voxel, for the types the service accepts (no complex / RGB).
 _BITPIX = {2: 8, 4: 16, 8: 32, 16: 32, 64: 64, 256: 8, 512: 16, 768: 32, 1024: 64, 1280: 64}
@@ -56,14 +63,22 @@ def _parse_header(head: bytes) -> dict:
     return {"version": 1 if size == 348 else 2, "shape": shape, "bitpix": bitpix, "vox_offset": int(vox_offset)}
 
 
+def _check_declared(hdr: dict, limits: CodecLimits) -> int:
+    """Sides and voxel count from the header, before any data is read; → the voxel count."""
+    limits.check_sides(hdr["shape"][:3], "NIfTI")
+    n = math.prod(hdr["shape"])  # Python ints: a NIfTI-2 product of int64 dims cannot wrap
+    limits.check_voxels(n, "NIfTI")
+    return n
+
+
 def _bounded_gunzip(body: bytes, head_bytes: int, limits: CodecLimits) -> bytes:
     """Decompress only as much as the header says the file holds, so a gzip bomb stops at the limit."""
     d = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         raw = d.decompress(body, head_bytes)
         hdr = _parse_header(raw)
-        limits.check_voxels(int(np.prod(hdr["shape"], dtype=np.int64)), "NIfTI")
-        need = hdr["vox_offset"] + int(np.prod(hdr["shape"], dtype=np.int64)) * hdr["bitpix"] // 8
+        _check_declared(hdr, limits)
+        need = hdr["vox_offset"] + math.prod(hdr["shape"]) * hdr["bitpix"] // 8
         chunks = [raw]
         got = len(raw)
         tail = d.unconsumed_tail
@@ -87,41 +102,54 @@ def decode_nifti(body: bytes, limits: CodecLimits, media_type: str) -> Decoded:
         raise InputError("not_gzip", "Content-Type application/gzip but the body is not gzip")
     raw = _bounded_gunzip(body, 540, limits) if gz else body
     hdr = _parse_header(raw[:540])
-    n_vox = int(np.prod(hdr["shape"], dtype=np.int64))
-    limits.check_voxels(n_vox, "NIfTI")
+    n_vox = _check_declared(hdr, limits)
     need = hdr["vox_offset"] + n_vox * hdr["bitpix"] // 8
     if len(raw) < need:
         raise InputError("truncated", f"NIfTI data holds {len(raw)} bytes, header needs {need}")
     cls = nib.Nifti1Image if hdr["version"] == 1 else nib.Nifti2Image
     try:
         img = cls.from_bytes(raw[:need])
-        data = np.asanyarray(img.dataobj, dtype=np.float64)
+        data = np.asarray(img.get_fdata(dtype=np.float32), dtype=np.float32)
     except Exception as e:  # nibabel raises HeaderDataError, ValueError, struct.error...
         raise InputError("corrupt", f"NIfTI could not be read: {type(e).__name__}: {e}") from None
+    if np.iscomplexobj(data):
+        raise InputError("unsupported", "complex-valued NIfTI")
     ndim = len(hdr["shape"])
-    vol = data.reshape(data.shape + (1,) * (4 - ndim))  # (I, J, K, C)
-    x, lo, hi = normalise(vol)
-    slices = np.ascontiguousarray(x.transpose(2, 3, 0, 1))  # [K, C, I, J]
-    meta = {"img": img, "ndim": ndim, "lo": lo, "hi": hi, "gz": gz}
-    return Decoded("nifti", slices, media_type, meta=meta)
+    vol = np.nan_to_num(data.reshape(data.shape + (1,) * (4 - ndim)), nan=0.0, posinf=0.0, neginf=0.0)  # (I, J, K, C)
+    ornt = ras_orientation(img.affine) if ndim > 2 else None  # a 2-D image is its own slice plane
+    # (C, rows, cols, K) in the display view → [K, C, rows, cols]: the arrays ingest writes to shards
+    raw_slices = np.ascontiguousarray(to_display(np.moveaxis(to_ras(vol, ornt), 3, 0)).transpose(3, 0, 1, 2))
+    intensities = []
+    for c in range(raw_slices.shape[1]):
+        chan = raw_slices[:, c]
+        intensities.append(fit_intensity(chan, guess_modality(chan), limits.ct_window))
+    x = np.stack([it.forward(raw_slices[:, c]) for c, it in enumerate(intensities)], axis=1)
+    meta = {"img": img, "ndim": ndim, "ornt": ornt, "intensities": intensities, "raw": raw_slices, "gz": gz}
+    return Decoded("nifti", x, media_type, meta=meta)
 
 
-def upscaled_affine(affine: np.ndarray, scale: int) -> np.ndarray:
-    """Voxel (i', j') of the s-times finer grid sits at old voxel ((i'+0.5)/s − 0.5): scale the first two
-    columns by 1/s and shift the origin by (1/s − 1)/2 old voxels along each."""
+def upscaled_affine(affine: np.ndarray, scale: int, axes: tuple[int, int] = (0, 1)) -> np.ndarray:
+    """Voxel i' of the s-times finer grid sits at old voxel ((i'+0.5)/s − 0.5) along each of ``axes``: scale
+    those columns by 1/s and shift the origin by (1/s − 1)/2 old voxels along each."""
     m = np.eye(4)
-    m[0, 0] = m[1, 1] = 1.0 / scale
-    m[0, 3] = m[1, 3] = (1.0 / scale - 1.0) / 2.0
+    for a in axes:
+        m[a, a] = 1.0 / scale
+        m[a, 3] = (1.0 / scale - 1.0) / 2.0
     return np.asarray(affine, dtype=np.float64) @ m
 
 
 def encode_nifti(dec: Decoded, out: np.ndarray, scale: int, description: str) -> bytes:
-    """``out`` is [K, C, I*s, J*s] in [0, 1] → same NIfTI version, float32, original intensity range."""
+    """``out`` is [K, C, rows*s, cols*s] in [0, 1] (display view) → same NIfTI version, float32, the input's
+    intensity units and voxel order; outside the model's range the bicubic upsample is kept (``imaging.writeback``)."""
     meta = dec.meta
-    img = meta["img"]
-    vol = denormalise(out, meta["lo"], meta["hi"]).astype(np.float32).transpose(2, 3, 0, 1)  # (I*s, J*s, K, C)
+    img, ornt = meta["img"], meta["ornt"]
+    vals = np.stack([write_back(out[:, c], meta["raw"][:, c], it) for c, it in enumerate(meta["intensities"])],
+                    axis=1).astype(np.float32)  # [K, C, rows*s, cols*s]
+    vol = np.moveaxis(from_display(vals.transpose(1, 2, 3, 0)), 0, 3)  # (x*s, y*s, K, C) in RAS
+    vol = from_ras(vol, ornt)
     vol = vol.reshape(vol.shape[: meta["ndim"]]) if meta["ndim"] < 4 else vol
-    affine = upscaled_affine(img.affine, scale)
+    axes = in_plane_axes(ornt)
+    affine = upscaled_affine(img.affine, scale, axes)
     hdr = img.header.copy()
     hdr.set_data_dtype(np.float32)
     hdr.set_slope_inter(None, None)
@@ -132,8 +160,8 @@ def encode_nifti(dec: Decoded, out: np.ndarray, scale: int, description: str) ->
     new.set_sform(affine, code=int(scode) if scode else 2)
     new.set_qform(affine, code=int(qcode) if qcode else 0)
     zooms = list(img.header.get_zooms())
-    zooms[0] /= scale
-    zooms[1] /= scale
+    for a in axes:
+        zooms[a] /= scale
     new.header.set_zooms(zooms)
     raw = new.to_bytes()
     return gzip.compress(raw, compresslevel=1) if meta["gz"] else raw

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from medray.config import InputError
+from medray.imaging.normalise import png_intensity
 from medray.serve.codecs.types import CodecLimits, Decoded
 
 MEDIA_TYPE = "image/png"
@@ -28,6 +29,7 @@ def _ihdr(body: bytes) -> tuple[int, int, int]:
 
 def decode_png(body: bytes, limits: CodecLimits) -> Decoded:
     width, height, depth = _ihdr(body)
+    limits.check_sides((height, width), "PNG")
     limits.check_voxels(width * height, "PNG")
     try:
         with Image.open(io.BytesIO(body)) as im:
@@ -42,18 +44,14 @@ def decode_png(body: bytes, limits: CodecLimits) -> Decoded:
         raise
     except Exception as e:  # Pillow raises many types for broken chunks/zlib streams
         raise InputError("corrupt", f"PNG could not be decoded: {type(e).__name__}: {e}") from None
-    scale = 65535.0 if bits == 16 else 255.0
-    x = np.clip(arr / scale, 0.0, 1.0).astype(np.float32)
-    return Decoded("png", x[None, None], MEDIA_TYPE, meta={"bits": bits, "ihdr_depth": depth})
+    intensity = png_intensity(bits)
+    x = intensity.forward(arr)
+    return Decoded("png", x[None, None], MEDIA_TYPE, meta={"bits": bits, "ihdr_depth": depth, "intensity": intensity})
 
 
 def encode_png_array(img: np.ndarray, bits: int) -> bytes:
     """One [H, W] float image in [0, 1] → PNG bytes at 8 or 16 bits."""
-    img = np.clip(np.asarray(img, dtype=np.float64), 0.0, 1.0)
-    if bits == 16:
-        arr = np.round(img * 65535.0).astype(np.uint16)
-    else:
-        arr = np.round(img * 255.0).astype(np.uint8)
+    arr = np.round(png_intensity(bits).inverse(img)).astype(np.uint16 if bits == 16 else np.uint8)
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG")
     return buf.getvalue()
@@ -67,6 +65,7 @@ def encode_png(dec: Decoded, out: np.ndarray, scale: int, description: str) -> b
 def decode_label_png(body: bytes, limits: CodecLimits) -> np.ndarray:
     """A label-map PNG (8-bit grey or palette, raw label values, e.g. BraTS 0/1/2/4) → uint8 [H, W]."""
     width, height, _ = _ihdr(body)
+    limits.check_sides((height, width), "PNG mask")
     limits.check_voxels(width * height, "PNG mask")
     try:
         with Image.open(io.BytesIO(body)) as im:

@@ -1,4 +1,5 @@
-"""What every codec shares: the decoded form handed to the model, and the size limits checked before decoding."""
+"""What every codec shares: the decoded form handed to the model, and the limits (and the one intensity option)
+checked before decoding. Intensity normalisation itself is ``medray.imaging.normalise``, shared with ingest."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,19 +8,33 @@ from typing import Any
 import numpy as np
 
 from medray.config import ConfigError, InputError, check_range
+from medray.imaging.normalise import DEFAULT_CT_WINDOW, check_ct_window
 
 
 @dataclass(frozen=True)
 class CodecLimits:
     """Refuse bodies before they cost memory. ``max_voxels`` bounds the *declared* image size (PNG IHDR,
-    NIfTI dims, DICOM rows×columns×frames), so a 1 kB file claiming 10⁹ voxels is refused before allocation."""
+    NIfTI dims, DICOM rows×columns×frames), so a 1 kB file claiming 10⁹ voxels is refused before allocation;
+    ``max_side`` bounds each in-plane side (a 256×65536 strip is within the area limit but no scan).
+    ``ct_window`` names the HU window CT is normalised through: it must be the window the served model was
+    trained with (``medray ingest --ct-window``)."""
 
     max_body_bytes: int = 64 * 2**20
     max_voxels: int = 2**24
+    max_side: int = 4096
+    ct_window: str = DEFAULT_CT_WINDOW
 
     def __post_init__(self):
         check_range("max_body_bytes", self.max_body_bytes, 1, None)
         check_range("max_voxels", self.max_voxels, 1, None)
+        check_range("max_side", self.max_side, 1, None)
+        check_ct_window(self.ct_window)
+
+    def check_sides(self, sides, what: str) -> None:
+        """Each in-plane side ≤ ``max_side`` (checked from the header, before decoding)."""
+        if max(sides) > self.max_side:
+            raise InputError("too_large", f"{what} declares sides {tuple(int(s) for s in sides)}; "
+                                          f"the limit per side is {self.max_side}")
 
     def check_voxels(self, n: int, what: str) -> None:
         if n > self.max_voxels:
@@ -39,21 +54,3 @@ class Decoded:
     def __post_init__(self):
         if self.slices.ndim != 4 or self.slices.dtype != np.float32:
             raise ConfigError(f"Decoded.slices must be float32 [N,C,H,W], got {self.slices.dtype} {self.slices.shape}")
-
-
-def normalise(arr: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """Min-max to [0, 1] over the whole image/volume (one range, so slices stay comparable).
-    Returns (float32 array, lo, hi) so the result can be mapped back to the input's intensity scale."""
-    a = np.asarray(arr, dtype=np.float64)
-    finite = np.isfinite(a)
-    if not finite.any():
-        raise InputError("not_image", "image has no finite intensity values")
-    lo, hi = float(a[finite].min()), float(a[finite].max())
-    a = np.where(finite, a, lo)
-    out = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
-    return out.astype(np.float32), lo, hi
-
-
-def denormalise(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Inverse of ``normalise`` (model output is clipped to [0, 1] first)."""
-    return np.clip(x, 0.0, 1.0).astype(np.float64) * (hi - lo) + lo
