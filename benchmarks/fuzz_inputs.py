@@ -15,6 +15,7 @@ benchmarks/fuzz_checks.py (shared with tests/test_fuzz_subset.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -35,29 +36,26 @@ RESULTS = Path(__file__).parent / "results" / "fuzz_inputs.json"
 
 # ---------------------------------------------------------------- standalone run
 
-def start_app(work: Path, bootstrap: str, max_voxels: int) -> str:
-    """Deploy serve_apps/medray.yaml with a tiny seeded (untrained, saved) checkpoint and a fixed replica set
-    (autoscaling off, so a replica missing afterwards means it died). ``max_voxels`` as in tests/test_serve_http.py:
-    on a 2-core CPU one 2²⁰-voxel image already takes seconds through the model."""
+@contextlib.contextmanager
+def serving_app(work: Path, max_voxels: int):
+    """The serving stack (embedded broker, the package's config) with a tiny seeded (untrained, saved)
+    checkpoint and a fixed replica set (autoscaling off, so a replica missing afterwards means it died); yields
+    the base URL. ``max_voxels`` as in tests/test_serve_http.py: on a 2-core CPU one 2²⁰-voxel image already
+    takes seconds through the model."""
     import torch
 
     from medray.models.checkpoint import save_checkpoint
     from medray.models.sr_generator import SRGeneratorConfig, build_generator
-    from medray.serve.launch import apply_overrides, deploy, load_serve_config
     from medray.ports import free_port
-    from medray.vitals.broker import ensure_topics
+    from medray.serve.stack import serving_stack
 
     torch.manual_seed(0)
     cfg = SRGeneratorConfig(in_channels=1, scale=2, width=8, depth=1)
     ckpt = save_checkpoint(work / "iotgan.pt", kind="iotgan", config=cfg, state_dict=build_generator(cfg).state_dict())
-    ensure_topics(bootstrap, ["medray.vitals", "medray.vitals.dlq"])
-    serve_cfg = apply_overrides(
-        load_serve_config(Path(__file__).resolve().parents[1] / "serve_apps" / "medray.yaml"),
-        checkpoint=ckpt, kafka=bootstrap, port=free_port(), args={"max_body_mb": 4.0, "max_voxels": max_voxels, "vitals_group": "fuzz"},
-        deployments={"Enhancer": {"num_replicas": 1, "autoscaling_config": None}},
-    )
-    serve_cfg["http_options"]["host"] = "127.0.0.1"
-    return deploy(serve_cfg, timeout_s=300)
+    with serving_stack(checkpoint=ckpt, port=free_port(), host="127.0.0.1",
+                       args={"max_body_mb": 4.0, "max_voxels": max_voxels, "vitals_group": "fuzz"},
+                       deployments={"Enhancer": {"num_replicas": 1, "autoscaling_config": None}}) as stack:
+        yield stack.url
 
 
 def _summary(res: dict) -> dict:
@@ -95,9 +93,6 @@ def main(argv=None) -> int:
     os.environ.setdefault("TQDM_DISABLE", "1")
     logging.basicConfig(level=logging.WARNING)
     import ray
-    from ray import serve
-
-    from medray.vitals.broker import start_broker
 
     t0 = time.perf_counter()
     res = {"n_per_target": a.n, "seed": a.seed, "max_voxels": a.max_voxels, "http_timeout_s": a.timeout, "batch": a.batch, "workers": a.workers, "slow_s": SLOW_S,
@@ -107,7 +102,6 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="medray-fuzz-"))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
-    broker = None
     try:
         if not a.skip_ingest:  # before Serve takes its CPUs; ingest's decode tasks need a whole one each
             stream = list(mutants(a.n, seed=a.seed, kinds=("dicom", "nifti")))
@@ -119,24 +113,18 @@ def main(argv=None) -> int:
                       f"{len(b['crashes'])} crash, {b.get('n_rejected', '?')} rejected", file=sys.stderr, flush=True)
             res["ingest"]["wall_s"] = sum(b["wall_s"] for b in res["ingest"]["batches"])
         if not a.skip_http:
-            broker = start_broker()
-            url = start_app(work, broker.bootstrap, a.max_voxels)
-            before = replica_names()
-            stream = list(mutants(a.n, seed=a.seed + 1, kinds=("dicom", "nifti", "png")))
-            h = http_round(url, stream, workers=a.workers, patients=(None, "P-fuzz", "P-other"), timeout_s=a.timeout)
-            h["status"], h["errors"] = dict(h["status"]), dict(h["errors"])
-            after = replica_names()
-            res["http"] = h
-            res["replicas"] = {"before": sorted(before), "after": sorted(after), "lost": sorted(before - after),
-                               "unhealthy": serve_healthy()}
+            with serving_app(work, a.max_voxels) as url:
+                before = replica_names()
+                stream = list(mutants(a.n, seed=a.seed + 1, kinds=("dicom", "nifti", "png")))
+                h = http_round(url, stream, workers=a.workers, patients=(None, "P-fuzz", "P-other"),
+                               timeout_s=a.timeout)
+                h["status"], h["errors"] = dict(h["status"]), dict(h["errors"])
+                after = replica_names()
+                res["http"] = h
+                res["replicas"] = {"before": sorted(before), "after": sorted(after), "lost": sorted(before - after),
+                                   "unhealthy": serve_healthy()}
     finally:
-        if ray.is_initialized():
-            try:
-                serve.shutdown()
-            finally:
-                ray.shutdown()
-        if broker is not None:
-            broker.stop()
+        ray.shutdown()
         shutil.rmtree(work, ignore_errors=True)
     res["wall_s"] = time.perf_counter() - t0
     if a.skip_ingest:

@@ -1,9 +1,8 @@
-"""Shared by benchmarks/serve.py and benchmarks/chaos_serve.py: bring up broker + Ray + the medray Serve app
-from serve_apps/medray.yaml (with overrides), and drive HTTP load from client threads."""
+"""Shared by benchmarks/serve.py and benchmarks/chaos_serve.py: bring up the serving stack (broker + Ray + the
+medray Serve app from the package's config, with overrides), and drive HTTP load from client threads."""
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import os
 import threading
@@ -14,7 +13,6 @@ import numpy as np
 import requests
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -44,36 +42,16 @@ def pct(xs: list[float], q: float) -> float:
 @contextlib.contextmanager
 def medray_cluster(extra_apps: dict[str, dict] | None = None, args: dict | None = None,
                    deployments: dict[str, dict] | None = None):
-    """Yields (base_url, config). ``extra_apps`` maps a name to arg overrides for a second copy of the app at
-    route ``/<name>`` (e.g. batching off). Everything started here is stopped on exit."""
-    import ray
-    from ray import serve
-
-    from medray.serve.launch import apply_overrides, deploy, load_serve_config
+    """Yields (base_url, config): the serving stack (medray/serve/stack.py) on its own 2-CPU Ray, embedded broker,
+    loopback HTTP on a free port. ``extra_apps`` maps a name to arg overrides for a second copy of the app at
+    route ``/<name>`` (e.g. batching off). Everything started here is stopped on exit, by PID."""
     from medray.ports import free_port
-    from medray.vitals.broker import ensure_topics, start_broker
+    from medray.serve.stack import serving_stack
 
-    broker = start_broker()
-    try:
-        ensure_topics(broker.bootstrap, ["medray.vitals", "medray.vitals.dlq"])
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-        cfg = apply_overrides(load_serve_config(ROOT / "serve_apps" / "medray.yaml"), kafka=broker.bootstrap,
-                              port=free_port(), args=args, deployments=deployments)
-        cfg["http_options"]["host"] = "127.0.0.1"
-        base = cfg["applications"][0]
-        for name, over in (extra_apps or {}).items():
-            app = copy.deepcopy(base)
-            app["name"], app["route_prefix"] = name, f"/{name}"
-            app["args"].update(over)
-            cfg["applications"].append(app)
-        url = deploy(cfg, timeout_s=600)
-        yield url, cfg
-    finally:
-        with contextlib.suppress(Exception):
-            serve.shutdown()
-        with contextlib.suppress(Exception):
-            ray.shutdown()
-        broker.stop()
+    ray_init = dict(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    with serving_stack(port=free_port(), host="127.0.0.1", args=args, deployments=deployments,
+                       extra_apps=extra_apps, ray_init=ray_init) as stack:
+        yield stack.url, stack.config
 
 
 def sequential_latency(session: requests.Session, url: str, body: bytes, headers: dict, n: int) -> list[float]:

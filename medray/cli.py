@@ -21,6 +21,16 @@ def _scales(text: str) -> tuple[int, ...]:
     return scales
 
 
+def _kind(text: str) -> str:
+    """A model kind of medray.tasks.KINDS (imported only when --model is parsed: `medray --help` stays fast)."""
+    from medray import tasks
+
+    try:
+        return tasks.get(text).name
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _positive(text: str) -> int:
     v = int(text)
     if v < 1:
@@ -63,9 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     ms = msub.add_parser("summary", help="parameters, fp32 MB and FLOPs at 256×256 of every model")
     ms.add_argument("--json", action="store_true")
 
-    s = sub.add_parser("train", help="train IoT-GAN or PixMed cGAN on Ray Train (DDP)")
+    s = sub.add_parser("train", help="train a model kind (IoT-GAN, the SR baseline, PixMed cGAN) on Ray Train (DDP)")
     s.add_argument("--shards", type=Path, required=True)
-    s.add_argument("--model", choices=["iotgan", "pixmed"], required=True)
+    s.add_argument("--model", required=True, metavar="KIND", type=_kind,
+                   help="model kind: iotgan (IoT-GAN), baseline (plain SR CNN), pixmed (ghost U-Net cGAN)")
     s.add_argument("--name", required=True, help="run name; rerunning the same name+storage resumes")
     s.add_argument("--storage", type=Path, required=True, help="Ray Train storage_path")
     s.add_argument("--config", type=Path, help="YAML training config")
@@ -76,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-epochs", type=_positive)
     s.add_argument("--max-steps", type=_positive, help="stop after this many optimizer steps in total")
     s.add_argument("--batch-size", type=_positive, help="global batch size")
+    s.add_argument("--time-budget", type=float, help="stop at the first epoch end after this many seconds of training")
     s.add_argument("--perceptual", choices=["vgg19", "none"], help="perceptual loss (vgg19 needs MEDRAY_VGG19_WEIGHTS)")
 
     s = sub.add_parser("eval", help="evaluate a checkpoint against bicubic/nearest on a split")
@@ -107,9 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="start the Ray Serve HTTP apps (enhance, augment, viewer)")
     s.add_argument("--checkpoint", type=Path, help="IoT-GAN checkpoint (default: the one in the config)")
+    s.add_argument("--synth-checkpoint", type=Path, help="PixMed cGAN checkpoint (default: the one in the config)")
     s.add_argument("--kafka", help="Kafka bootstrap HOST:PORT (default: start the embedded broker)")
     s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--config", type=Path, default=Path("serve_apps/medray.yaml"))
+    s.add_argument("--config", type=Path, default=None,
+                   help="Serve config (default: the package's medray/serve/medray.yaml)")
     return p
 
 

@@ -1,4 +1,4 @@
-"""HTTP tests through a running Serve app (deployed once for the module from serve_apps/medray.yaml, with a
+"""HTTP tests through a running Serve app (the serving stack, medray/serve/stack.py, once for the module, with a
 tiny seeded checkpoint) against a real tansu broker: every endpoint with PNG, NIfTI and DICOM bodies, α
 following each patient's vitals, and each error class. The app is shut down at the end."""
 import gzip
@@ -19,7 +19,8 @@ import torch
 from PIL import Image
 
 from medray.models.cgan import CGANConfig, build_cgan_generator
-from medray.models.checkpoint import load_generator, save_checkpoint
+from medray.models.checkpoint import save_checkpoint
+from medray.tasks import load
 from medray.models.sr_generator import SRGeneratorConfig, build_generator
 from tests.test_serve_codecs import TEST_FILES, _check_derived, _multiframe, _png, _volume
 
@@ -55,31 +56,28 @@ def _produce_vitals(bootstrap: str) -> None:
 
 @pytest.fixture(scope="module")
 def app(ray_session, kafka_bootstrap, tmp_path_factory):
-    from ray import serve
-
-    from medray.serve.launch import apply_overrides, deploy, load_serve_config
     from medray.ports import free_port
-    from medray.vitals.broker import ensure_topics
+    from medray.serve.stack import serving_stack
 
     sr, cg = _checkpoints(tmp_path_factory.mktemp("ckpt"))
-    ensure_topics(kafka_bootstrap, ["medray.vitals", "medray.vitals.dlq"])
-    _produce_vitals(kafka_bootstrap)
-    cfg = apply_overrides(
-        load_serve_config(Path(__file__).parents[1] / "serve_apps" / "medray.yaml"),
-        checkpoint=sr, kafka=kafka_bootstrap, port=free_port(),
-        args={"synth_checkpoint": str(cg), "max_body_mb": 1.0, "max_voxels": 2**20, "vitals_group": "serve-test"},
-        deployments={name: {"ray_actor_options": {"num_cpus": 0.1}}
-                     for name in ("MedrayIngress", "Enhancer", "Synthesizer", "VitalsService")},
-    )
-    cfg["applications"][0]["runtime_env"] = {"env_vars": {"MEDRAY_API_TOKEN": TOKEN}}
-    cfg["http_options"]["host"] = "127.0.0.1"
-    url = deploy(cfg, timeout_s=300)
-    deadline = time.monotonic() + 60
-    while any(requests.get(f"{url}/v1/vitals/{p}", headers=AUTH, timeout=10).status_code != 200 for p in VITALS):
-        assert time.monotonic() < deadline, "vitals never reached the cache"
-        time.sleep(0.5)
-    yield {"url": url, "ckpt": sr}
-    serve.shutdown()
+    with pytest.MonkeyPatch.context() as mp:
+        # the builder reads the token where the app is built (here); only its SHA-256 reaches the replicas
+        mp.setenv("MEDRAY_API_TOKEN", TOKEN)
+        with serving_stack(
+            checkpoint=sr, synth_checkpoint=cg, kafka=kafka_bootstrap, port=free_port(), host="127.0.0.1",
+            args={"max_body_mb": 1.0, "max_voxels": 2**20, "vitals_group": "serve-test"},
+            deployments={name: {"ray_actor_options": {"num_cpus": 0.1}}
+                         for name in ("MedrayIngress", "Enhancer", "Synthesizer", "VitalsService")},
+        ) as stack:
+            mp.delenv("MEDRAY_API_TOKEN")
+            _produce_vitals(kafka_bootstrap)
+            url = stack.url
+            deadline = time.monotonic() + 60
+            while any(requests.get(f"{url}/v1/vitals/{p}", headers=AUTH, timeout=10).status_code != 200
+                      for p in VITALS):
+                assert time.monotonic() < deadline, "vitals never reached the cache"
+                time.sleep(0.5)
+            yield {"url": url, "ckpt": sr}
 
 
 def post(app, path, body, media, **params):
@@ -126,7 +124,7 @@ def test_enhance_dicom(app, which):
 
 def test_alpha_follows_each_patients_vitals(app):
     png = _png((np.arange(16 * 16).reshape(16, 16) % 251).astype(np.uint8))
-    model, cfg, _ = load_generator(app["ckpt"])
+    model = load(app["ckpt"]).model
     alphas = {}
     for pid, vit in VITALS.items():
         r = post(app, "/v1/enhance", png, "image/png", patient_id=pid)
@@ -134,7 +132,7 @@ def test_alpha_follows_each_patients_vitals(app):
         assert r.headers["X-Medray-Alpha-Source"] == "vitals"
         alphas[pid] = float(r.headers["X-Medray-Alpha"])
         with torch.no_grad():  # the generator's own α for these vitals
-            expected = float(model.alpha_for(torch.tensor([vit]), 1)[0])
+            expected = float(model.alpha_for(torch.tensor([vit]), 1)[0][0])
         assert alphas[pid] == pytest.approx(expected, abs=1e-5)
         v = requests.get(f"{app['url']}/v1/vitals/{pid}", headers=AUTH, timeout=10).json()
         assert v["alpha"] == pytest.approx(expected, abs=1e-5) and v["heart_rate"] == vit[0]

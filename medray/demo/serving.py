@@ -1,7 +1,9 @@
-"""The demo's serving half: embedded broker + vitals simulator (a child process, stopped by PID) + the Serve
-app from serve_apps/medray.yaml, then real HTTP requests through the public API, saved under ``OUT/served``."""
+"""The demo's serving half: the serving stack (embedded broker + the Serve app from the package's config) + a
+vitals simulator (a child process, stopped by PID), then real HTTP requests through the public API, saved under
+``OUT/served``."""
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
@@ -19,40 +21,39 @@ SIM_PATIENTS = 4
 @dataclass
 class Serving:
     url: str
-    broker: object  # medray.vitals.broker.BrokerProcess
+    bootstrap: str
     simulator: subprocess.Popen | None
     patients: list[str] = field(default_factory=list)
+    _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 
 
 def start_serving(out: Path, sr, cgan, st) -> Serving:
+    """The serving stack (medray/serve/stack.py: embedded broker, topics, the package's Serve config) with the
+    demo's checkpoints, then the vitals simulator streaming into its broker."""
     from medray.demo.client import wait_healthy
-    from medray.serve.launch import apply_overrides, deploy, load_serve_config
     from medray.ports import free_port
-    from medray.vitals.broker import ensure_topics, start_broker
-    from medray.vitals.schema import DLQ_TOPIC, VITALS_TOPIC
+    from medray.serve.stack import serving_stack
     from medray.vitals.simulator import patient_ids
 
     (out / "logs").mkdir(parents=True, exist_ok=True)
-    broker = start_broker(log_path=out / "logs" / "broker.log")
-    serving = Serving(url="", broker=broker, simulator=None, patients=patient_ids(SIM_PATIENTS))
+    serving = Serving(url="", bootstrap="", simulator=None, patients=patient_ids(SIM_PATIENTS))
     try:
-        ensure_topics(broker.bootstrap, [VITALS_TOPIC, DLQ_TOPIC])
+        synth = (cgan.best_checkpoint or cgan.checkpoint) if cgan is not None else None
+        stack = serving._stack.enter_context(serving_stack(
+            checkpoint=sr.best_checkpoint or sr.checkpoint, synth_checkpoint=synth, port=free_port(),
+            broker_log=out / "logs" / "broker.log"))
+        serving.url, serving.bootstrap = stack.url, stack.bootstrap
         # the simulator streams for longer than any demo needs; stop_serving ends it by PID
         serving.simulator = subprocess.Popen(
-            [sys.executable, "-m", "medray.cli", "vitals-sim", "--bootstrap", broker.bootstrap, "--patients",
+            [sys.executable, "-m", "medray.cli", "vitals-sim", "--bootstrap", stack.bootstrap, "--patients",
              str(SIM_PATIENTS), "--hz", "2", "--duration", "3600", "--seed", "7"],
             stdout=subprocess.DEVNULL, stderr=open(out / "logs" / "vitals-sim.log", "wb"))
         # recorded so anyone (and the end-to-end test) can check that everything started was stopped
-        (out / "logs" / "pids.json").write_text(json.dumps({"broker": broker.pid, "simulator": serving.simulator.pid}))
-        config = Path(__file__).resolve().parents[2] / "serve_apps" / "medray.yaml"
-        synth = (cgan.best_checkpoint or cgan.checkpoint) if cgan is not None else None
-        args = {"synth_checkpoint": str(synth)} if synth else {}
-        cfg = apply_overrides(load_serve_config(config), checkpoint=sr.best_checkpoint or sr.checkpoint,
-                              kafka=broker.bootstrap, port=free_port(), args=args)
-        serving.url = deploy(cfg)
+        (out / "logs" / "pids.json").write_text(json.dumps({"broker": stack.pids["broker"][0],
+                                                            "simulator": serving.simulator.pid}))
         wait_healthy(serving.url)
         _wait_vitals(serving)
-        st.detail = f"{serving.url} (broker {broker.bootstrap}, {SIM_PATIENTS} simulated patients)"
+        st.detail = f"{serving.url} (broker {stack.bootstrap}, {SIM_PATIENTS} simulated patients)"
         return serving
     except BaseException:
         stop_serving(serving)
@@ -71,22 +72,19 @@ def _wait_vitals(serving: Serving, timeout_s: float = 60.0) -> None:
 
 
 def stop_serving(serving: Serving | None) -> None:
+    """The simulator first (by PID), then the stack: Serve, and the broker and Serve workers by PID."""
     if serving is None:
         return
-    if serving.simulator is not None and serving.simulator.poll() is None:
-        serving.simulator.terminate()
-        try:
-            serving.simulator.wait(10)
-        except subprocess.TimeoutExpired:
-            serving.simulator.kill()
     try:
-        from ray import serve
-
-        serve.shutdown()
-    except Exception:  # noqa: BLE001 - Serve may never have started
-        pass
-    if serving.broker is not None:
-        serving.broker.stop()
+        if serving.simulator is not None and serving.simulator.poll() is None:
+            serving.simulator.terminate()
+            try:
+                serving.simulator.wait(10)
+            except subprocess.TimeoutExpired:
+                serving.simulator.kill()
+                serving.simulator.wait(10)
+    finally:
+        serving._stack.close()
 
 
 def _sample_inputs(out: Path) -> dict:

@@ -1,14 +1,17 @@
-"""Typed Serve application builder: ``serve run serve_apps/medray.yaml`` and ``medray serve`` both build the
-app here. The args model refuses unknown keys, so a typo in the YAML fails at deploy time by name.
+"""Typed Serve application builder: ``serve run serve_apps/medray.yaml`` and ``medray serve`` (through
+medray/serve/stack.py) both build the app here. The args model refuses unknown keys, so a typo in the YAML fails
+at deploy time by name. Every deployment is bound by keyword, so a reordered ``__init__`` cannot shift a value
+into the wrong parameter.
 
 No ``from __future__ import annotations`` here: Serve inspects the builder's parameter annotation at run
 time to turn the YAML ``args`` into ``MedrayAppArgs``."""
 import os
-from typing import Optional
+from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 from ray.serve import Application
 
+from medray.config import ConfigError
 from medray.serve.app import IngressSettings, MedrayIngress
 from medray.serve.auth import token_sha256_from_env
 from medray.serve.enhancer import Enhancer
@@ -37,17 +40,43 @@ class MedrayAppArgs(BaseModel):
     torch_threads: Optional[int] = Field(None, ge=1)
 
 
+DEPLOYMENTS = ("MedrayIngress", "Enhancer", "Synthesizer", "VitalsService")
+
+
 def build_medray_app(args: MedrayAppArgs) -> Application:
+    """The builder ``serve run`` calls (exactly one parameter, as Serve requires); Serve itself applies the
+    YAML's per-deployment options on that path."""
+    return medray_app(args)
+
+
+def medray_app(args: MedrayAppArgs, deployments: Optional[dict[str, dict[str, Any]]] = None) -> Application:
+    """The app with ``deployments[name]`` (the YAML's per-deployment keys: num_replicas, max_ongoing_requests,
+    ray_actor_options, autoscaling_config, ...) applied by ``.options`` before each ``.bind``."""
+    opts = dict(deployments or {})
+    unknown = sorted(set(opts) - set(DEPLOYMENTS))
+    if unknown:
+        raise ConfigError(f"unknown deployment(s) {unknown}; valid ones are {list(DEPLOYMENTS)}")
+
+    def configured(deployment):
+        o = {k: v for k, v in (opts.get(deployment.name) or {}).items() if k != "name"}
+        return deployment.options(**o) if o else deployment
+
     checkpoint = args.checkpoint or os.environ.get("MEDRAY_CHECKPOINT") or None
     synth = args.synth_checkpoint or os.environ.get("MEDRAY_SYNTH_CHECKPOINT") or None
-    check_checkpoint_setting(checkpoint, args.allow_untrained, "iotgan")
+    check_checkpoint_setting(checkpoint, args.allow_untrained, "sr")
     if synth:
-        check_checkpoint_setting(synth, False, "pixmed")
-    enhancer = Enhancer.bind(checkpoint, args.allow_untrained, args.batching, args.max_batch_size,
-                             args.batch_wait_timeout_s, 16, args.torch_threads)
-    synthesizer = Synthesizer.bind(synth, args.allow_untrained, 4, args.batch_wait_timeout_s, args.torch_threads)
-    vitals = VitalsService.bind(args.kafka_bootstrap, args.vitals_group, args.vitals_topic)
+        check_checkpoint_setting(synth, False, "synth")
+    enhancer = configured(Enhancer).bind(
+        checkpoint=checkpoint, allow_untrained=args.allow_untrained, batching=args.batching,
+        max_batch_size=args.max_batch_size, batch_wait_timeout_s=args.batch_wait_timeout_s, chunk_slices=16,
+        torch_threads=args.torch_threads)
+    synthesizer = configured(Synthesizer).bind(
+        checkpoint=synth, allow_untrained=args.allow_untrained, max_batch_size=4,
+        batch_wait_timeout_s=args.batch_wait_timeout_s, torch_threads=args.torch_threads)
+    vitals = configured(VitalsService).bind(bootstrap=args.kafka_bootstrap, group_id=args.vitals_group,
+                                            topic=args.vitals_topic)
     settings = IngressSettings(max_body_bytes=int(args.max_body_mb * 2**20), max_voxels=args.max_voxels,
                                max_vitals_age_s=args.max_vitals_age_s, max_augment_n=args.max_augment_n,
                                api_token_sha256=token_sha256_from_env())
-    return MedrayIngress.bind(enhancer, vitals, synthesizer, settings.__dict__)
+    return configured(MedrayIngress).bind(enhancer=enhancer, vitals=vitals, synthesizer=synthesizer,
+                                          settings=settings.__dict__)
