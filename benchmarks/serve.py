@@ -30,10 +30,10 @@ from serve_harness import (RESULTS, http_load, load_avg, make_checkpoint, medray
                            sequential_latency)
 
 def direct_model(ckpt: Path, side: int, n: int) -> list[float]:
-    from medray.models.checkpoint import load_generator
+    from medray import tasks
 
     torch.set_num_threads(1)
-    g, _, _ = load_generator(ckpt)
+    g = tasks.load(ckpt).model
     x = torch.rand(1, 1, side, side)
     out = []
     with torch.no_grad():

@@ -38,11 +38,12 @@ def plain_loop(cfg, shards: Path, steps: int) -> dict:
     from medray.data.batches import BatchSpec, TrainCollate
     from medray.shards.decode import table_to_batch
     from medray.shards.local import read_rows_local
-    from medray.train.factory import build_gan, build_optimizers
+    from medray import tasks
+    from medray.train.optimizers import build_optimizers
     from medray.train.step import resolve_amp, sr_train_step
 
     torch.set_num_threads(1)
-    parts = build_gan(cfg)
+    parts = tasks.get(cfg.model).build(cfg)
     opt_g, opt_d = build_optimizers(cfg, parts.G, parts.D)
     amp = resolve_amp(cfg.amp, torch.device("cpu"))
     table = read_rows_local(shards, "train", scale=cfg.scale, n_channels=cfg.n_channels)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from medray.config import ConfigError, MedrayError
+from medray.vitals.security import add_arguments as add_kafka_security_arguments
 
 
 def _scales(text: str) -> tuple[int, ...]:
@@ -116,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--duration", type=float, default=60.0, help="seconds (bounded)")
     s.add_argument("--topic", default="medray.vitals")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--format", choices=["medray", "fhir"], default="medray",
+                   help="medray JSON v1, or FHIR R4 Observations (one per vital)")
+    add_kafka_security_arguments(s)
 
     s = sub.add_parser("serve", help="start the Ray Serve HTTP apps (enhance, augment, viewer)")
     s.add_argument("--checkpoint", type=Path, help="IoT-GAN checkpoint (default: the one in the config)")
@@ -176,10 +180,12 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_broker_foreground(port=args.port)
     if cmd == "vitals-sim":
+        from medray.vitals.security import from_args
         from medray.vitals.simulator import run_simulator
 
         run_simulator(bootstrap=args.bootstrap, patients=args.patients, hz=args.hz, duration_s=args.duration,
-                      topic=args.topic, seed=args.seed)
+                      topic=args.topic, seed=args.seed, fmt=args.format,
+                      client_options=from_args(args).client_options())
         return 0
     if cmd == "serve":
         from medray.serve.launch import serve_from_cli

@@ -27,7 +27,8 @@ def test_each_subcommand_has_help(name, capsys):
     "argv, message",
     [
         (["ingest", "x", "--out", "o", "--scales", "3"], "valid scales are 2 and 4"),
-        (["train", "--shards", "s", "--model", "srgan", "--name", "n", "--storage", "s"], "invalid choice: 'srgan'"),
+        (["train", "--shards", "s", "--model", "srgan", "--name", "n", "--storage", "s"],
+             "model='srgan' is not valid; choose one of ['iotgan', 'baseline', 'pixmed']"),
         (["demo-data", "--out", "o", "--patients", "0"], "must be ≥ 1"),
     ],
 )

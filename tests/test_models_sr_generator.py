@@ -31,27 +31,28 @@ def test_alpha_from_vitals_changes_output_and_is_bounded():
     g = build_generator(SRGeneratorConfig(alpha_max=0.8, **SMALL)).eval()
     lr = torch.rand(1, 1, 16, 16).expand(2, -1, -1, -1)  # same image, different patients
     out = g(lr, VITALS)
-    alpha = g.alpha_for(VITALS, 2)
-    assert g.last_alpha_source == "vitals"
-    assert torch.allclose(g.last_alpha, alpha.detach())
+    alpha, source = g.alpha_for(VITALS, 2)
+    assert source == "vitals"
+    assert not hasattr(g, "last_alpha_source")  # no per-call state on a model that serves concurrent requests
     assert 0 < alpha.min() and alpha.max() < 0.8 and alpha[0] != alpha[1]  # per sample, bounded
     assert not torch.allclose(out[0], out[1])
     # explicit α overrides vitals, and two α give two outputs
     a = g(lr[:1], alpha=0.1)
     b = g(lr[:1], alpha=0.7)
-    assert g.last_alpha_source == "explicit" and not torch.allclose(a, b)
+    assert g.alpha_for(None, 1, 0.1)[1] == "explicit" and not torch.allclose(a, b)
 
 
 def test_absent_vitals_use_default_alpha_and_say_so():
     g = build_generator(SRGeneratorConfig(alpha_default=0.3, **SMALL))
     nan_row = torch.full((1, 4), float("nan"))
-    assert torch.allclose(g.alpha_for(nan_row, 1), torch.tensor([0.3]))
-    assert g.last_alpha_source == "default"
-    g(torch.rand(1, 1, 8, 8))
-    assert g.last_alpha_source == "default" and math.isclose(float(g.last_alpha[0]), 0.3, rel_tol=1e-6)
+    a, source = g.alpha_for(nan_row, 1)
+    assert torch.allclose(a, torch.tensor([0.3])) and source == "default"
+    a, source = g.alpha_for(None, 1)
+    assert source == "default" and math.isclose(float(a[0]), 0.3, rel_tol=1e-6)
     mixed = torch.cat([VITALS[:1], nan_row])
-    a = g.alpha_for(mixed, 2).detach()
-    assert g.last_alpha_source == "mixed" and math.isclose(float(a[1]), 0.3, rel_tol=1e-6) and a[0] != a[1]
+    a, source = g.alpha_for(mixed, 2)
+    a = a.detach()
+    assert source == "mixed" and math.isclose(float(a[1]), 0.3, rel_tol=1e-6) and a[0] != a[1]
 
 
 def test_bad_alpha_and_vitals_are_input_errors():
@@ -98,7 +99,7 @@ def test_each_ablation_switch_changes_the_architecture_as_named():
     assert VitalsAdaptiveBlock not in _types(no_va) and AlphaNet not in _types(no_va)
     lr = torch.rand(2, 1, 8, 8)
     assert torch.allclose(no_va(lr, VITALS), no_va(lr))  # vitals cannot matter any more
-    assert no_va.last_alpha_source == "disabled"
+    assert no_va.alpha_for(VITALS, 2)[1] == "disabled"
 
 
 def test_multiscale_branches_follow_kernel_sizes():

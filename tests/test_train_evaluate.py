@@ -9,7 +9,8 @@ import torch
 from medray.config import InputError
 from medray.models.checkpoint import save_checkpoint
 from medray.models.sr_generator import SRGeneratorConfig, build_generator
-from medray.evaluate.checkpoint import evaluate_checkpoint, upsample
+from medray.evaluate.checkpoint import evaluate_checkpoint
+from medray.pipelines.enhance import upsample_classic as upsample
 from tests.train_shards import write_tiny_shards
 
 
@@ -35,7 +36,7 @@ def test_eval_writes_tables_and_grids(shards, tmp_path):
     assert saved["scale"] == 2 and saved["split"] == "test" and saved["n_slices"] == 3
     assert set(saved["methods"]) == {"medray", "bicubic", "nearest"}
     for m in saved["methods"].values():
-        assert set(m) == {"psnr", "ssim", "ncc", "mi", "sf", "mg"}
+        assert set(m) == {"psnr", "psnr_fg", "ssim", "ssim_fg", "ncc", "mi", "sf", "mg"}
         assert all(np.isfinite(v["mean"]) and v["std"] >= 0 for v in m.values())
     # smooth images, box-downsampled: bicubic must beat nearest in PSNR
     assert saved["methods"]["bicubic"]["psnr"]["mean"] > saved["methods"]["nearest"]["psnr"]["mean"]

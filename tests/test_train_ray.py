@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from medray.models.checkpoint import load_checkpoint, load_generator
+from medray.models.checkpoint import load_checkpoint
+from medray.tasks import load
 from medray.train.options import RunOptions, TrainConfig
 from medray.train.run import run_training
 from tests.train_shards import write_tiny_shards
@@ -19,7 +20,8 @@ def test_two_workers_checkpoint_then_resume(ray_session, tiny_shards, tmp_path):
     opts = RunOptions(shards=shards, name="tiny", storage=tmp_path, train=TrainConfig(max_epochs=1, max_steps=2, **TINY))
     out = run_training(opts)
     assert out.metrics["epoch"] == 0 and out.metrics["step"] == 2
-    model, cfg, ckpt = load_generator(out.checkpoint)
+    loaded = load(out.checkpoint)
+    model, cfg, ckpt = loaded.model, loaded.config, loaded.ckpt
     assert cfg.in_channels == 4 and ckpt["epoch"] == 0 and ckpt["kind"] == "iotgan"
     assert {"g", "d"} <= set(ckpt["optimizers"]) and ckpt["discriminator"]["state_dict"]
     assert out.curves_png.is_file() and out.curves_png.stat().st_size > 1000

@@ -3,7 +3,8 @@ leaves D untouched (D frozen); the warm-up step has no adversarial term."""
 import pytest
 import torch
 
-from medray.train.factory import build_gan, build_optimizers
+from medray import tasks
+from medray.train.optimizers import build_optimizers
 from medray.train.options import TrainConfig
 from medray.train.step import Amp, cgan_train_step, d_step, sr_g_step, sr_train_step
 
@@ -30,7 +31,7 @@ def _sr_batch(n_channels=1, scale=2, patch=32, seed=0):
 
 def _parts(**kw):
     cfg = TrainConfig(n_channels=1, patch=32, batch_size=2, num_workers=1, **{**TINY_SR, **kw})
-    parts = build_gan(cfg)
+    parts = tasks.get(cfg.model).build(cfg)
     return cfg, parts, *build_optimizers(cfg, parts.G, parts.D)
 
 
@@ -74,7 +75,7 @@ def test_cgan_step_moves_both_in_turn():
 
     cfg = TrainConfig(model="pixmed", n_channels=1, patch=32, batch_size=2, num_workers=1,
                       generator={"width": 8, "d_width": 8, "d_layers": 2})
-    p = build_gan(cfg)
+    p = tasks.get(cfg.model).build(cfg)
     opt_g, opt_d = build_optimizers(cfg, p.G, p.D)
     labels = torch.zeros(2, 32, 32, dtype=torch.uint8)
     labels[:, 8:20, 10:22] = 2

@@ -57,11 +57,13 @@ def _init_ray():
     return ray
 
 
-def _train(out: Path, model: str, b: Budget, st):
+def _train(out: Path, family: str, b: Budget, st):
+    from medray.tasks import DEFAULT_KIND
     from medray.train.options import RunOptions, TrainConfig
     from medray.train.run import run_training
 
-    sr = model == "iotgan"
+    model = DEFAULT_KIND[family]
+    sr = family == "sr"
     steps, seconds = (b.sr_steps, b.sr_seconds) if sr else (b.cgan_steps, b.cgan_seconds)
     # the served super-resolver takes one grey image, so it is single-channel and sees every MR contrast as a
     # sample; the cGAN makes all four contrasts from a mask. Perceptual loss is off: no VGG19 weights ship.
@@ -73,7 +75,7 @@ def _train(out: Path, model: str, b: Budget, st):
     res = run_training(RunOptions(shards=out / "shards", name=f"demo-{model}", storage=out / "runs", train=cfg))
     m = res.metrics
     st.detail = (f"{m.get('step')} steps, {m.get('epoch')} epochs, val PSNR {m.get('val_psnr', float('nan')):.2f} dB "
-                 "(perceptual loss off: no VGG19 weights ship with medray)" if model == "iotgan" else
+                 "(perceptual loss off: no VGG19 weights ship with medray)" if sr else
                  f"{m.get('step')} steps, val PSNR {m.get('val_psnr', float('nan')):.2f} dB")
     return res
 
@@ -105,8 +107,8 @@ def run_demo(out: Path, quick: bool = False, keep_serving: bool = False) -> int:
         return s
 
     t.call("ingest", ingest, needs=("demo data",))
-    ctx["sr"] = t.call("train IoT-GAN", lambda st: _train(out, "iotgan", b, st), needs=("ingest",))
-    ctx["cgan"] = t.call("train cGAN", lambda st: _train(out, "pixmed", b, st), needs=("ingest",))
+    ctx["sr"] = t.call("train IoT-GAN", lambda st: _train(out, "sr", b, st), needs=("ingest",))
+    ctx["cgan"] = t.call("train cGAN", lambda st: _train(out, "synth", b, st), needs=("ingest",))
 
     def evaluate(st):
         from medray.evaluate.checkpoint import evaluate_checkpoint

@@ -37,9 +37,10 @@ def write_tables(rows: list[dict], result: dict, out: Path) -> None:
     (out / "metrics.md").write_text("\n".join(lines) + "\n")
 
 
-def write_grids(examples: list[dict], kind: str, out: Path) -> list[Path]:
-    """One PNG per example, first channel: LR | bicubic | medray | HR | |error| (SR) or
-    mask | generated | real | |error| (cGAN)."""
+def write_grids(examples: list[dict], panels_of, out: Path) -> list[Path]:
+    """One PNG per example, first channel; ``panels_of(example)`` (the kind's ``Task.grid``) names the panels,
+    e.g. LR | bicubic | medray | HR | |error| (SR) or mask | generated | real | |error| (synthesis). Each image
+    panel that is not the reference, the input or an error map is titled with its PSNR against the reference."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -49,14 +50,10 @@ def write_grids(examples: list[dict], kind: str, out: Path) -> list[Path]:
 
     paths = []
     for k, ex in enumerate(examples):
-        if kind == "iotgan":
-            panels = [("LR", ex["lr"][0]), ("bicubic", ex["bicubic"][0]), ("medray", ex["medray"][0]),
-                      ("HR", ex["hr"][0]), ("|medray − HR|", np.abs(ex["medray"][0] - ex["hr"][0]))]
-            titles = {"bicubic": psnr(ex["bicubic"], ex["hr"], 1.0), "medray": psnr(ex["medray"], ex["hr"], 1.0)}
-        else:
-            panels = [("mask", ex["mask"]), ("generated", ex["pixmed"][0]), ("real", ex["hr"][0]),
-                      ("|generated − real|", np.abs(ex["pixmed"][0] - ex["hr"][0]))]
-            titles = {"generated": psnr(ex["pixmed"], ex["hr"], 1.0)}
+        panels = panels_of(ex)
+        ref = next(img for name, img in panels if name in ("HR", "real"))
+        titles = {name: psnr(img, ref, 1.0) for name, img in panels
+                  if name not in ("LR", "HR", "real", "mask") and not name.startswith("|")}
         fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.9))
         for ax, (name, img) in zip(axes, panels):
             is_err = name.startswith("|")

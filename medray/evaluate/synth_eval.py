@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from medray.data.augment import AugmentConfig, augment_image
 from medray.shards.decode import decode_batch, table_to_batch
@@ -47,16 +46,13 @@ def _variant_masks(masks: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 
 def synthesize(checkpoint: Path, masks: np.ndarray, batch_size: int = 8) -> np.ndarray:
-    """Label maps [N, 256, 256] → synthetic slices [N, C, 256, 256] from the cGAN checkpoint."""
-    from medray.models.cgan import encode_mask
-    from medray.models.checkpoint import load_generator
+    """Label maps [N, 256, 256] → synthetic slices [N, C, 256, 256] from a synthesis checkpoint."""
+    from medray import tasks
+    from medray.pipelines.synthesize import synthesize_batch
 
-    G, cfg, _ = load_generator(checkpoint)
-    outs = []
-    with torch.no_grad():
-        for i in range(0, len(masks), batch_size):
-            outs.append(G(encode_mask(masks[i:i + batch_size], cfg.mask_channels)).clamp(0, 1).numpy())
-    return np.concatenate(outs)
+    G = tasks.load(checkpoint, family="synth").model
+    return np.concatenate([synthesize_batch(G, masks[i:i + batch_size]).numpy()
+                           for i in range(0, len(masks), batch_size)])
 
 
 def classifier_comparison(shards: Path, cgan_checkpoint: Path, synth_per_class: int = 100, epochs: int = 10,

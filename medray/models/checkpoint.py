@@ -1,11 +1,12 @@
 """medray checkpoint files: one ``torch.save``d dict that carries everything needed to rebuild the model.
 
-    {"format": "medray-checkpoint", "version": 1, "kind": "iotgan" | "pixmed",
+    {"format": "medray-checkpoint", "version": 1, "kind": <a medray.tasks.KINDS name>,
      "config": {...generator config as a plain dict...}, "state_dict": {...}, "metrics": {...}, **extra}
 
 Contents are restricted to tensors and plain Python (dict/list/tuple/str/int/float/bool/None) so the file
 loads with ``torch.load(weights_only=True)`` — no pickled classes, nothing executes on load. A checkpoint
 path is either the ``.pt`` file or a folder holding ``medray.pt`` (what Ray Train checkpoints contain).
+This file knows the format, not the kinds: ``medray.tasks.load`` rebuilds a model from a checkpoint.
 """
 from __future__ import annotations
 
@@ -15,14 +16,13 @@ from typing import Any, Mapping
 
 import torch
 
-from medray.config import ConfigError, InputError, check_choice, from_dict, to_dict
-from medray.models.cgan import CGANConfig, build_cgan_generator
-from medray.models.sr_generator import SRGeneratorConfig, build_generator
+import dataclasses
+
+from medray.config import ConfigError, InputError, to_dict
 
 FORMAT = "medray-checkpoint"
 VERSION = 1
 FILENAME = "medray.pt"
-KINDS = {"iotgan": SRGeneratorConfig, "pixmed": CGANConfig}
 RESERVED = ("format", "version", "kind", "config", "state_dict", "metrics")
 
 
@@ -62,14 +62,13 @@ def save_checkpoint(path: str | os.PathLike, *, kind: str, config: Any, state_di
     file ``medray.pt`` inside) or a file path. ``extra`` keys (discriminator, optimizers, epoch, ...)
     are stored at top level next to the reserved ones.
     """
-    check_choice("kind", kind, list(KINDS))
-    cfg_cls = KINDS[kind]
-    cfg = config if isinstance(config, cfg_cls) else from_dict(cfg_cls, dict(config), where="config")
+    if not isinstance(kind, str) or not kind:
+        raise ConfigError(f"kind={kind!r} must be a model kind name (medray.tasks.KINDS)")
     ckpt: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
         "kind": kind,
-        "config": to_dict(cfg),
+        "config": to_dict(config) if dataclasses.is_dataclass(config) else dict(config),
         "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
         "metrics": dict(metrics or {}),
     }
@@ -92,7 +91,7 @@ def save_checkpoint(path: str | os.PathLike, *, kind: str, config: Any, state_di
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read and check a checkpoint; ``CheckpointError`` (reason not_found / not_medray_checkpoint /
-    unsupported_version / unknown_kind) if it is not one this medray can use."""
+    unsupported_version) if it is not one this medray can use; the kind is checked by ``medray.tasks.load``."""
     p = resolve_path(path)
     if not p.is_file():
         raise CheckpointError("not_found", f"{str(path)!r}: no such file (and no folder holding {FILENAME})")
@@ -104,32 +103,12 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError("not_medray_checkpoint", f"{str(p)!r} has no format={FORMAT!r} marker")
     if ckpt.get("version") != VERSION:
         raise CheckpointError("unsupported_version", f"{str(p)!r} has version {ckpt.get('version')!r}; this medray reads {VERSION}")
-    if ckpt.get("kind") not in KINDS:
-        raise CheckpointError("unknown_kind", f"kind={ckpt.get('kind')!r}; valid kinds are {list(KINDS)}")
+    if not isinstance(ckpt.get("kind"), str):
+        raise CheckpointError("not_medray_checkpoint", f"{str(p)!r} has no model kind")
     for key in ("config", "state_dict"):
         if not isinstance(ckpt.get(key), dict):
             raise CheckpointError("not_medray_checkpoint", f"{str(p)!r} lacks a {key!r} mapping")
     return ckpt
 
 
-def config_from_checkpoint(ckpt: Mapping[str, Any]):
-    """The generator config dataclass stored in a loaded checkpoint."""
-    return from_dict(KINDS[ckpt["kind"]], ckpt["config"], where="checkpoint config")
-
-
-def load_generator(path: str | os.PathLike, map_location: str | torch.device = "cpu"):
-    """Rebuild the generator from the checkpoint alone → ``(model.eval(), config, ckpt_dict)``."""
-    ckpt = load_checkpoint(path, map_location)
-    cfg = config_from_checkpoint(ckpt)
-    model = build_generator(cfg) if ckpt["kind"] == "iotgan" else build_cgan_generator(cfg)
-    try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as e:
-        raise CheckpointError("state_dict_mismatch", f"weights do not fit the stored {type(cfg).__name__}: {e}") from e
-    model.to(map_location)
-    return model.eval(), cfg, ckpt
-
-
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "load_generator", "config_from_checkpoint",
-           "resolve_path", "FORMAT", "VERSION", "FILENAME", "KINDS"]
-
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "resolve_path", "FORMAT", "VERSION", "FILENAME"]

@@ -83,15 +83,27 @@ class SRGenerator(nn.Module):
             self.adaptive = VitalsAdaptiveBlock(w)
         self.upsampler = TransposedUpsampler(w, cfg.scale) if cfg.upsampling else nn.Identity()
         self.tail = conv(w, cfg.in_channels)
-        # where the α of the last forward came from: "vitals", "default", "mixed", "explicit" or "disabled"
-        self.last_alpha_source = "default"
-        self.last_alpha: torch.Tensor | None = None
         self._warned_default = False
+
+    # -- the SR model protocol the enhance pipeline relies on (medray/tasks/sr.py) ------------------------
+    @property
+    def scale(self) -> int:
+        return self.cfg.scale
+
+    @property
+    def in_channels(self) -> int:
+        return self.cfg.in_channels
+
+    @property
+    def alpha_max(self) -> float:
+        return self.cfg.alpha_max
 
     # -- α -------------------------------------------------------------------------------------------
     def alpha_for(self, vitals: torch.Tensor | None = None, batch_size: int = 1,
-                  alpha: torch.Tensor | float | None = None) -> torch.Tensor:
-        """The per-sample α [B] that ``forward`` uses; sets ``last_alpha_source``.
+                  alpha: torch.Tensor | float | None = None) -> tuple[torch.Tensor, str]:
+        """``(α [B], source)`` for a batch: the α ``forward`` uses and where it came from ("explicit",
+        "vitals", "mixed", "default" or "disabled"). Nothing is stored on the model, so concurrent callers
+        cannot see each other's source.
 
         ``alpha`` (explicit override) wins over ``vitals``; rows of ``vitals`` with any NaN get
         ``alpha_default``. With ``vitals_adaptive=False`` α is unused and reported as the default.
@@ -105,16 +117,13 @@ class SRGenerator(nn.Module):
                 raise InputError("bad_alpha", f"alpha has {a.shape[0]} values for a batch of {batch_size}")
             if not torch.isfinite(a).all() or (a < 0).any() or (a > cfg.alpha_max).any():
                 raise InputError("bad_alpha", f"alpha must be finite and in [0, {cfg.alpha_max}]")
-            self.last_alpha_source = "explicit" if cfg.vitals_adaptive else "disabled"
-            return a
+            return a, "explicit" if cfg.vitals_adaptive else "disabled"
         default = torch.full((batch_size,), cfg.alpha_default, device=device)
         if not cfg.vitals_adaptive:
-            self.last_alpha_source = "disabled"
-            return default
+            return default, "disabled"
         if vitals is None:
             self._note_default("no vitals given")
-            self.last_alpha_source = "default"
-            return default
+            return default, "default"
         v = torch.as_tensor(vitals, dtype=torch.float32, device=device)
         if v.ndim == 1:
             v = v.unsqueeze(0)
@@ -123,13 +132,12 @@ class SRGenerator(nn.Module):
         present = torch.isfinite(v).all(dim=1)
         if not present.any():
             self._note_default("vitals absent (NaN)")
-            self.last_alpha_source = "default"
-            return default
+            return default, "default"
         a = self.alpha_net(torch.where(present[:, None], v, torch.zeros_like(v)))
-        self.last_alpha_source = "vitals" if present.all() else "mixed"
         if not present.all():
             self._note_default("vitals absent (NaN) for part of the batch")
-        return torch.where(present, a, default)
+            return torch.where(present, a, default), "mixed"
+        return a, "vitals"
 
     def _note_default(self, why: str) -> None:
         if not self._warned_default:  # once per model: serving calls this for every request
@@ -145,10 +153,9 @@ class SRGenerator(nn.Module):
         base = F.interpolate(lr, scale_factor=cfg.scale, mode="bicubic", align_corners=False)
         x = self.head(lr if cfg.upsampling else base)
         feat = self.body(x)
-        a = self.alpha_for(vitals, lr.shape[0], alpha)
-        self.last_alpha = a.detach()
+        a, source = self.alpha_for(vitals, lr.shape[0], alpha)
         if cfg.vitals_adaptive:
-            if self.training and self.last_alpha_source in ("default", "explicit"):
+            if self.training and source in ("default", "explicit"):
                 # the α MLP took no part: enter it ×0 so its weights get zero gradients, not None, and DDP
                 # needs no find_unused_parameters
                 a = a + 0.0 * self.alpha_net(torch.zeros(1, len(VITALS_ORDER), device=a.device)).sum()

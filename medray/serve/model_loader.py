@@ -8,12 +8,13 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
+from medray import tasks
 from medray.config import ConfigError, to_dict
-from medray.models.checkpoint import load_generator, resolve_path
+from medray.models.checkpoint import resolve_path
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 class ServedModel:
     model: torch.nn.Module
     config: Any
-    kind: str
+    kind: str  # the checkpoint's model kind (medray.tasks.KINDS)
     version: str  # "<kind>:<sha256 prefix of the checkpoint file>" or "<kind>:untrained-dev"
     untrained: bool
     metrics: dict
@@ -46,30 +47,30 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()[:12]
 
 
-def check_checkpoint_setting(checkpoint: str | None, allow_untrained: bool, kind: str) -> None:
+def check_checkpoint_setting(checkpoint: str | None, allow_untrained: bool, family: str) -> None:
     """Driver-side check, so `medray serve` fails fast instead of after Serve retries replica start-up."""
     if checkpoint:
         if not resolve_path(checkpoint).is_file():
-            raise ConfigError(f"{kind} checkpoint {checkpoint!r} does not exist (give a .pt file or a folder holding medray.pt)")
+            raise ConfigError(f"{family} checkpoint {checkpoint!r} does not exist (give a .pt file or a folder holding medray.pt)")
     elif not allow_untrained:
         raise ConfigError(
-            f"no {kind} checkpoint configured: pass --checkpoint or set the checkpoint in the Serve YAML "
-            f"(train one with `medray train --model {kind} ...`); for a development run with random, untrained "
-            f"weights set allow_untrained: true (its outputs are meaningless)")
+            f"no {family} checkpoint configured: pass --checkpoint or set the checkpoint in the Serve YAML "
+            f"(train one with `medray train --model KIND ...`, KIND one of {tasks.kinds(family)}); for a development "
+            f"run with random, untrained weights set allow_untrained: true (its outputs are meaningless)")
 
 
-def load_served_model(checkpoint: str | None, kind: str, allow_untrained: bool,
-                      build_untrained: Callable[[], tuple[torch.nn.Module, Any]]) -> ServedModel:
-    check_checkpoint_setting(checkpoint, allow_untrained, kind)
+def load_served_model(checkpoint: str | None, family: str, allow_untrained: bool) -> ServedModel:
+    """The model a deployment of ``family`` ("sr" / "synth") serves: from the checkpoint (any kind of that
+    family), or with ``allow_untrained`` the family's default kind with random weights."""
+    check_checkpoint_setting(checkpoint, allow_untrained, family)
     # A replica given num_gpus > 0 sees its GPU; with num_gpus 0 Ray hides every GPU, so this is "cpu".
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if checkpoint:
-        model, cfg, ckpt = load_generator(checkpoint, map_location=device)
-        if ckpt["kind"] != kind:
-            raise ConfigError(f"checkpoint {checkpoint!r} holds a {ckpt['kind']!r} model; this deployment serves {kind!r}")
+        loaded = tasks.load(checkpoint, map_location=device, family=family)
+        kind = loaded.task.name
         version = f"{kind}:{_file_digest(resolve_path(checkpoint))}"
-        return ServedModel(model, cfg, kind, version, False, dict(ckpt.get("metrics") or {}))
+        return ServedModel(loaded.model, loaded.config, kind, version, False, dict(loaded.ckpt.get("metrics") or {}))
+    kind = tasks.DEFAULT_KIND[family]
     log.warning("serving an UNTRAINED %s model (allow_untrained=true): outputs are meaningless", kind)
-    torch.manual_seed(0)
-    model, cfg = build_untrained()
+    model, cfg = tasks.get(kind).untrained()
     return ServedModel(model.to(device).eval(), cfg, kind, f"{kind}:untrained-dev", True, {})

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import torch
 
+from medray import tasks
 from medray.config import to_dict
 from medray.data.batches import BatchSpec, EvalCollate, TrainCollate
 from medray.train.early_stop import EarlyStopping
-from medray.train.factory import build_gan, build_optimizers, mask_channels
+from medray.train.optimizers import build_optimizers
 from medray.train.options import TrainConfig, config_from_dict
-from medray.train.step import cgan_train_step, resolve_amp, sr_train_step, unwrap
+from medray.train.step import resolve_amp, unwrap
 from medray.train.validate import all_reduce_sum, validate
 
 
@@ -37,9 +38,10 @@ def _restore(ckpt, parts, opt_g, opt_d, amp) -> dict:
     with ckpt.as_directory() as d:
         state = load_checkpoint(d)
     unwrap(parts.G).load_state_dict(state["state_dict"])
-    unwrap(parts.D).load_state_dict(state["discriminator"]["state_dict"])
     opt_g.load_state_dict(state["optimizers"]["g"])
-    opt_d.load_state_dict(state["optimizers"]["d"])
+    if parts.D is not None:
+        unwrap(parts.D).load_state_dict(state["discriminator"]["state_dict"])
+        opt_d.load_state_dict(state["optimizers"]["d"])
     amp.load_state_dict(state.get("amp_scalers"))
     return state
 
@@ -50,11 +52,12 @@ def _save(parts, opt_g, opt_d, amp, cfg: TrainConfig, *, epoch, step, metrics, e
     from medray.models.checkpoint import save_checkpoint
 
     tmp = Path(tempfile.mkdtemp(prefix="medray-ckpt-"))
+    has_d = parts.D is not None
     save_checkpoint(
         tmp, kind=parts.kind, config=parts.g_config, state_dict=unwrap(parts.G).state_dict(), metrics=metrics,
         extra={
-            "discriminator": {"config": parts.d_config, "state_dict": unwrap(parts.D).state_dict()},
-            "optimizers": {"g": opt_g.state_dict(), "d": opt_d.state_dict()},
+            **({"discriminator": {"config": parts.d_config, "state_dict": unwrap(parts.D).state_dict()}} if has_d else {}),
+            "optimizers": {"g": opt_g.state_dict(), **({"d": opt_d.state_dict()} if has_d else {})},
             "amp_scalers": amp.state_dict(),
             "epoch": epoch, "global_step": step, "train_config": to_dict(cfg),
             "early_stopping": early.state_dict(), "history": history,
@@ -71,7 +74,8 @@ def train_loop_per_worker(config: dict) -> None:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device()
-    parts = build_gan(cfg)  # seeded by cfg.seed: the same init on every rank
+    task = tasks.get(cfg.model)
+    parts = task.build(cfg)  # seeded by cfg.seed: the same init on every rank
     torch.manual_seed(cfg.seed + rank)  # then per-rank streams (dropout, noise)
     if isinstance(parts.loss, torch.nn.Module):
         parts.loss.to(device)  # the VGG19 feature net, when the perceptual term is on
@@ -87,19 +91,18 @@ def train_loop_per_worker(config: dict) -> None:
     # prepare_model moves to the device in place (optimizer references stay valid) and wraps in DDP.
     # G may leave the vitals MLP unused when a batch has no vitals → find_unused_parameters for G.
     parts.G = ray.train.torch.prepare_model(parts.G, parallel_strategy_kwargs={"find_unused_parameters": True})
-    parts.D = ray.train.torch.prepare_model(parts.D)
+    if parts.D is not None:
+        parts.D = ray.train.torch.prepare_model(parts.D)
     # optimizer state tensors were loaded on CPU; move them next to their (now moved) parameters
-    for opt in (opt_g, opt_d):
+    for opt in (o for o in (opt_g, opt_d) if o is not None):
         for st in opt.state.values():
             for k, v in st.items():
                 if isinstance(v, torch.Tensor) and k != "step":
                     st[k] = v.to(device)
 
-    kind = parts.kind
-    spec = BatchSpec(cfg.n_channels, cfg.scale if kind == "iotgan" else None, cfg.patch,
-                     cfg.augmentation if cfg.augment else None, cfg.seed)
+    spec = BatchSpec(cfg.n_channels, task.data_scale(cfg), cfg.patch, cfg.augmentation if cfg.augment else None,
+                     cfg.seed)
     train_shard, val_shard = ray.train.get_dataset_shard("train"), ray.train.get_dataset_shard("val")
-    k_mask = mask_channels(parts)
     val_cap = -(-cfg.val_max_slices // world)
 
     if early.should_stop or start_epoch >= cfg.max_epochs or (cfg.max_steps is not None and step >= cfg.max_steps):
@@ -115,15 +118,7 @@ def train_loop_per_worker(config: dict) -> None:
                                                  collate_fn=TrainCollate(spec, epoch, rank), prefetch_batches=1)
         for batch in batches:
             batch = _to(batch, device)
-            if kind == "iotgan":
-                out = sr_train_step(parts.G, parts.D, opt_g, opt_d, batch, parts.loss, parts.adv_mode, amp,
-                                    adversarial=adversarial)
-            else:
-                from medray.models.cgan import encode_mask
-
-                cond = encode_mask(batch["mask"], k_mask).to(device)
-                out = cgan_train_step(parts.G, parts.D, opt_g, opt_d, cond, batch["hr"], parts.loss, amp,
-                                      adversarial=adversarial)
+            out = task.train_step(parts, opt_g, opt_d, batch, amp, adversarial)
             for k, v in out.items():
                 logs[k] += v
             n_img += batch["hr"].shape[0]
@@ -135,7 +130,7 @@ def train_loop_per_worker(config: dict) -> None:
         total_img, = all_reduce_sum([float(n_img)])
         val = validate(parts.G, val_shard.iter_torch_batches(batch_size=cfg.val_batch_size,
                                                             collate_fn=EvalCollate(cfg.n_channels, spec.scale)),
-                       kind=kind, device=device, max_slices=val_cap, mask_channels=k_mask, amp=amp)
+                       task=task, device=device, max_slices=val_cap, amp=amp)
         improved = early.update(val["val_psnr"], epoch)
         # ranks must agree on stopping (else DDP waits forever): any rank over budget stops all
         over_budget = cfg.time_budget_s is not None and all_reduce_sum(

@@ -15,13 +15,12 @@ from medray.data.augment import AugmentConfig
 from medray.data.crops import check_patch
 from medray.shards.schema import SIZE
 
-MODELS = ("iotgan", "pixmed")
 AMP_MODES = ("auto", "off", "bf16", "fp16")  # auto = bf16 on GPU, off on CPU
 
 
 @dataclass
 class TrainConfig:
-    model: str = "iotgan"  # iotgan = vitals-adaptive SR GAN, pixmed = mask→image cGAN
+    model: str | None = None  # a kind of medray.tasks.KINDS (`medray models summary`); None = the default SR kind
     n_channels: int = 4  # 4 = BraTS t1/t1ce/t2/flair, 1 = single-channel MR/CT slices
     modality: str | None = None  # restrict to "MR" or "CT"; None = all rows with n_channels
     # with n_channels 1: every row counts, each of its channels a sample (a single-channel model that has seen
@@ -50,12 +49,17 @@ class TrainConfig:
     num_workers: int = 2
     use_gpu: bool = False
     max_failures: int = 1  # a killed worker restarts the run from the last checkpoint this many times
-    generator: dict = field(default_factory=dict)  # SRGeneratorConfig / CGANConfig overrides (width, depth, …)
-    discriminator: dict = field(default_factory=dict)  # DiscriminatorConfig overrides (iotgan)
-    loss: dict = field(default_factory=dict)  # GeneratorLossConfig (iotgan) / PixMedLossConfig (pixmed) overrides
+    # overrides of the kind's own config dataclasses (tasks.get(model).sections() names them)
+    generator: dict = field(default_factory=dict)  # generator config (width, depth, …)
+    discriminator: dict = field(default_factory=dict)  # discriminator config, for kinds that have one
+    loss: dict = field(default_factory=dict)  # generator loss config
 
     def __post_init__(self):
-        check_choice("model", self.model, MODELS)
+        from medray import tasks  # lazy: tasks imports the models, and this module must stay light
+
+        if self.model is None:
+            self.model = tasks.DEFAULT_KIND["sr"]
+        task = tasks.get(self.model)
         check_choice("n_channels", self.n_channels, (1, 4))
         check_choice("channels_as_samples", self.channels_as_samples, (False, True))
         if self.channels_as_samples and self.n_channels != 1:
@@ -76,7 +80,7 @@ class TrainConfig:
         check_range("lr", self.lr, 0, 1)
         check_range("beta1", self.beta1, 0, 1)
         check_range("beta2", self.beta2, 0, 1)
-        check_patch(self.patch, self.scale if self.model == "iotgan" else 1, SIZE)
+        check_patch(self.patch, task.data_scale(self) or 1, SIZE)
         if self.batch_size % self.num_workers:
             raise ConfigError(f"batch_size={self.batch_size} must be a multiple of num_workers={self.num_workers}")
         if isinstance(self.augmentation, dict):

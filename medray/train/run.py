@@ -30,9 +30,11 @@ def make_datasets(shards: Path, cfg: TrainConfig) -> dict:
     import ray.data
 
     ray.data.DataContext.get_current().enable_progress_bars = False  # the loop prints one line per epoch
-    scale = cfg.scale if cfg.model == "iotgan" else None
-    sel = dict(scale=scale, n_channels=cfg.n_channels, modality=cfg.modality, require_mask=cfg.model == "pixmed",
+    from medray import tasks
+
+    sel = dict(**tasks.get(cfg.model).selection(cfg), n_channels=cfg.n_channels, modality=cfg.modality,
                channels_as_samples=cfg.channels_as_samples)
+    scale = sel["scale"]
     train = read_shards(shards, "train", **sel).materialize()
     val = read_shards(shards, "val", **sel).limit(cfg.val_max_slices).materialize()
     n_train = train.count()
@@ -122,7 +124,7 @@ def train_from_cli(args) -> int:
     overrides = {
         "model": args.model, "num_workers": args.num_workers, "use_gpu": True if args.use_gpu else None,
         "scale": args.scale, "patch": args.patch, "max_epochs": args.max_epochs, "max_steps": args.max_steps,
-        "batch_size": args.batch_size,
+        "batch_size": args.batch_size, "time_budget_s": getattr(args, "time_budget", None),
     }
     cfg = config_from_sources(args.config, overrides)
     if getattr(args, "perceptual", None):

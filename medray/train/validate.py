@@ -18,9 +18,10 @@ def _all_reduce(t: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def validate(G, batches, *, kind: str, device, max_slices: int, mask_channels: int = 4, amp=None) -> dict:
+def validate(G, batches, *, task, device, max_slices: int, amp=None) -> dict:
     """Mean val PSNR/SSIM over at most ``max_slices`` slices of this worker's share. ``batches`` yields
-    EvalCollate dicts. The bare G runs in eval mode (no DDP sync, dropout/BN in inference form)."""
+    EvalCollate dicts. The bare G runs in eval mode (no DDP sync, dropout/BN in inference form) through the
+    kind's own inference pipeline (``task.predict``), the same code that serves it."""
     from medray.metrics import psnr_batch, ssim_batch
 
     g = unwrap(G)
@@ -31,15 +32,8 @@ def validate(G, batches, *, kind: str, device, max_slices: int, mask_channels: i
         if sums[2] >= max_slices:
             continue  # drain instead of break: a streaming split shard is best consumed to its end
         hr = batch["hr"].to(device)
-        if kind == "iotgan":
-            lr, vitals = batch["lr"].to(device), batch["vitals"].to(device)
-            with amp.autocast() if amp is not None else torch.autocast(device.type, enabled=False):
-                out = g(lr, vitals)
-        else:
-            from medray.models.cgan import encode_mask
-
-            cond = encode_mask(batch["mask"], mask_channels).to(device)
-            out = g(cond)
+        with amp.autocast() if amp is not None else torch.autocast(device.type, enabled=False):
+            out = task.predict(g, batch, device)
         out = out.float().clamp(0, 1)
         sums[0] += psnr_batch(out, hr, data_range=1.0).double().sum().cpu()
         sums[1] += ssim_batch(out, hr, data_range=1.0).double().sum().cpu()

@@ -41,7 +41,6 @@ TOP_KEYS = ("model", "description", "metric", "mode", "secondary_metric", "num_s
             "max_concurrent_trials", "resources_per_trial", "base", "params", "variants", "paper_source")
 RESOURCE_KEYS = ("workers", "cpu", "gpu")
 VARIANT_KEYS = ("label", "overrides", "paper")
-MODELS = ("iotgan", "pixmed")
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ class Variant:
 @dataclass
 class SweepSpace:
     path: Path
-    model: str = "iotgan"
+    model: str = ""  # a kind of medray.tasks.KINDS (default: the default SR kind)
     description: str = ""
     metric: str = "val_psnr"
     mode: str = "max"
@@ -110,24 +109,20 @@ def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-# Section defaults the training factory applies before a section's own (medray/train/factory.py: the
-# perceptual term is opt-in because no VGG19 weights ship with medray).
-SECTION_DEFAULTS = {"iotgan": {"loss": {"perceptual": "none"}}, "pixmed": {}}
-
-
 def section_classes(model: str) -> dict[str, type | None]:
-    """The training config keeps model/loss options as plain dicts; these dataclasses own their keys.
+    """The training config keeps model/loss options as plain dicts; the kind's dataclasses own their keys.
 
     A section mapped to None is not used by that model, so any key under it is refused."""
-    from medray.losses.composite import GeneratorLossConfig
-    from medray.losses.pixmed import PixMedLossConfig
-    from medray.models.cgan import CGANConfig
-    from medray.models.discriminator import DiscriminatorConfig
-    from medray.models.sr_generator import SRGeneratorConfig
+    from medray import tasks
 
-    if model == "iotgan":
-        return {"generator": SRGeneratorConfig, "discriminator": DiscriminatorConfig, "loss": GeneratorLossConfig}
-    return {"generator": CGANConfig, "discriminator": None, "loss": PixMedLossConfig}
+    return tasks.get(model).sections()
+
+
+def section_defaults(model: str) -> dict[str, dict]:
+    """What the kind applies under a section before the run's own keys (e.g. the perceptual term off)."""
+    from medray import tasks
+
+    return tasks.get(model).section_defaults()
 
 
 def _field_type(cls: type, dotted: str, where: str, sections: Mapping[str, type | None]) -> Any:
@@ -184,7 +179,7 @@ def build_config(config_cls: type, model: str, flat: Mapping[str, Any], where: s
         sections = {}
         for name, cls in section_classes(model).items():
             if cls is not None:
-                values = {**SECTION_DEFAULTS[model].get(name, {}), **(getattr(cfg, name, {}) or {})}
+                values = {**section_defaults(model).get(name, {}), **(getattr(cfg, name, {}) or {})}
                 sections[name] = from_dict(cls, values, where=f"{where}: {name}")
         loss = sections.get("loss")
         if getattr(loss, "perceptual", None) == "vgg19" and loss.w_perc > 0:
@@ -205,7 +200,9 @@ def parse_space(data: Mapping[str, Any], path: Path, config_cls: type) -> SweepS
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys are {list(TOP_KEYS)}")
     s = SweepSpace(path=path)
-    s.model = check_choice(f"{where}: model", data.get("model", s.model), MODELS)
+    from medray import tasks
+
+    s.model = check_choice(f"{where}: model", data.get("model", tasks.DEFAULT_KIND["sr"]), list(tasks.KINDS))
     s.description = str(data.get("description", ""))
     s.metric = str(data.get("metric", s.metric))
     s.mode = check_choice(f"{where}: mode", data.get("mode", s.mode), ("max", "min"))
