@@ -30,8 +30,8 @@ _TO_RAS = {
 def read_nrrd_header(fh) -> dict:
     try:
         header = nrrd.read_header(fh)
-    except nrrd.NRRDError as e:
-        raise InputError("not_nrrd", str(e)[:160]) from e
+    except (nrrd.NRRDError, ValueError, KeyError, TypeError, UnicodeError) as e:  # pynrrd raises ValueError on garbage
+        raise InputError("not_nrrd", f"{type(e).__name__}: {str(e)[:140]}") from e
     if "data file" in header or "datafile" in header:
         raise InputError("unsupported_format", "detached NRRD header (.nhdr): pass the single-file .nrrd")
     sizes = [int(s) for s in header.get("sizes", [])]
