@@ -1,4 +1,6 @@
 """VitalsConsumer against a real tansu broker: produce → consume → cache, dead letters, crash + restart."""
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -7,6 +9,7 @@ import sys
 import textwrap
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from medray.vitals.broker import ensure_topics
 from medray.vitals.cache import VitalsCache
 from medray.vitals.consumer import ConsumerOptions, VitalsConsumer, committed_offsets
-from medray.vitals.schema import encode_message
+from medray.vitals.schema import encode_message, make_reading
 from medray.vitals.simulator import generate_readings
 
 # Short session: tansu holds a JoinGroup for ~session_timeout/2, which is the start-up time of every test here.
@@ -84,7 +87,10 @@ def test_produce_consume_cache(kafka_bootstrap, unique_topic):
     assert sum(v or 0 for v in committed_offsets(kafka_bootstrap, con.group_id, topic).values()) == 600
 
 
-def test_malformed_messages_go_to_dead_letter_topic(kafka_bootstrap, unique_topic):
+SECRET = b"test-dlq-secret-0123456789"
+
+
+def test_malformed_messages_go_to_dead_letter_topic_without_phi(kafka_bootstrap, unique_topic):
     topic, dlq = _topics(kafka_bootstrap, unique_topic)
     good = list(generate_readings(patients=2, hz=1, count=10, seed=2))
     k, v = encode_message(good[0])
@@ -93,7 +99,8 @@ def test_malformed_messages_go_to_dead_letter_topic(kafka_bootstrap, unique_topi
     _produce(kafka_bootstrap, topic, good[:5], raw=bad)
     _produce(kafka_bootstrap, topic, good[5:])
     cache = VitalsCache()
-    con = VitalsConsumer(kafka_bootstrap, "g-" + uuid.uuid4().hex[:6], cache, topic, dlq, ConsumerOptions(**FAST))
+    con = VitalsConsumer(kafka_bootstrap, "g-" + uuid.uuid4().hex[:6], cache, topic, dlq, ConsumerOptions(**FAST),
+                         dlq_secret=SECRET)
     con.start()
     try:
         _wait(lambda: cache.applied + cache.invalid >= 14, what="14 messages handled")
@@ -102,13 +109,69 @@ def test_malformed_messages_go_to_dead_letter_topic(kafka_bootstrap, unique_topi
     assert cache.applied == 10 and cache.invalid == 4
     assert cache.invalid_by_reason == {"not_json": 1, "out_of_range": 1, "key_mismatch": 1,
                                        "unsupported_version": 1}
-    letters = [json.loads(m.value) for m in _read_all(kafka_bootstrap, dlq, 4)]
+    records = _read_all(kafka_bootstrap, dlq, 4)
+    letters = [json.loads(m.value) for m in records]
     assert sorted(d["reason"] for d in letters) == ["key_mismatch", "not_json", "out_of_range",
                                                     "unsupported_version"]
-    for d in letters:
-        assert d["topic"] == topic and d["offset"] >= 0 and d["detail"]
-    assert {d["reason"]: d for d in letters}["not_json"]["value_b64"] == "e25vdCBqc29u"  # b"{not json"
+    for m, d in zip(records, letters):
+        # Only where it came from, why, and keyed hashes: no raw key or value, no detail echoing values.
+        assert set(d) == {"reason", "topic", "partition", "offset", "key_hmac_sha256", "value_hmac_sha256"}
+        assert d["topic"] == topic and d["offset"] >= 0
+        assert b"P000" not in m.value and b"P000" not in (m.key or b"")
+        assert m.key.decode() == d["key_hmac_sha256"]
+    nj = {d["reason"]: d for d in letters}["not_json"]
+    assert nj["value_hmac_sha256"] == hmac.new(SECRET, b"{not json", hashlib.sha256).hexdigest()
+    assert nj["key_hmac_sha256"] == hmac.new(SECRET, b"P0001", hashlib.sha256).hexdigest()
     assert con.stats()["errors"] == 0
+
+
+def test_poison_and_future_records_are_dead_lettered_and_the_stream_goes_on(kafka_bootstrap, unique_topic):
+    topic, dlq = _topics(kafka_bootstrap, unique_topic)
+    good = list(generate_readings(patients=2, hz=1, count=20, seed=7))
+    future = make_reading("P0001", datetime(9999, 12, 31, tzinfo=timezone.utc), 72, 98, 36.8, 0.2)
+    soon = make_reading("P0002", datetime.now(timezone.utc) + timedelta(seconds=60), 72, 98, 36.8, 0.2)  # in skew
+    # b"[" * 2000 made the JSON parser raise RecursionError: uncaught, the batch was retried for ever.
+    _produce(kafka_bootstrap, topic, good[:10] + [future, soon],
+             raw=[(b"P0001", b"[" * 2000), (b"P0002", b"[" * 1500 + b"]" * 1500)])
+    _produce(kafka_bootstrap, topic, good[10:])
+    cache = VitalsCache()
+    con = VitalsConsumer(kafka_bootstrap, "g-" + uuid.uuid4().hex[:6], cache, topic, dlq,
+                         ConsumerOptions(max_future_skew_s=300, **FAST), dlq_secret=SECRET).start()
+    try:
+        _wait(lambda: cache.applied + cache.invalid >= 24 and con.stats()["lag"] == 0, what="24 handled")
+    finally:
+        con.stop()
+    assert cache.applied == 21 and cache.invalid_by_reason == {"not_json": 2, "future_ts": 1}
+    assert cache.latest("P0001").ts.year == 2026 and con.stats()["errors"] == 0
+    assert sum(v or 0 for v in committed_offsets(kafka_bootstrap, con.group_id, topic).values()) == 24
+    assert sorted(json.loads(m.value)["reason"] for m in _read_all(kafka_bootstrap, dlq, 3)) == \
+        ["future_ts", "not_json", "not_json"]
+
+
+def test_health_fails_when_commits_stop_while_messages_wait(kafka_bootstrap, unique_topic):
+    from medray.serve.vitals_deployment import VitalsService
+
+    topic, dlq = _topics(kafka_bootstrap, unique_topic)
+    _produce(kafka_bootstrap, topic, generate_readings(patients=1, hz=1, count=10, seed=8))
+
+    class BrokenCache(VitalsCache):
+        def apply_batch(self, batch, now=None):
+            raise OSError("disk full")  # a failure of the whole batch: rewound and retried, never committed
+
+    con = VitalsConsumer(kafka_bootstrap, "g-" + uuid.uuid4().hex[:6], BrokenCache(), topic, dlq,
+                         ConsumerOptions(stall_after_s=1.0, **FAST), dlq_secret=SECRET).start()
+    service = VitalsService.func_or_class.__new__(VitalsService.func_or_class)
+    service.consumer = con
+    try:
+        assert con.health_problem() is None  # just started: not stalled yet
+        _wait(lambda: con.health_problem() is not None, what="stall detected")
+        assert con.running and "no commit" in con.health_problem() and "disk full" in con.health_problem()
+        with pytest.raises(RuntimeError, match="no commit"):
+            service.check_health()
+    finally:
+        con.stop()
+    with pytest.raises(RuntimeError, match="stopped"):
+        service.check_health()
 
 
 def test_crash_before_commit_then_restart_loses_nothing(kafka_bootstrap, unique_topic):

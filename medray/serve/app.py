@@ -224,10 +224,11 @@ class MedrayIngress:
         return Response(augment_zip.build_zip(files, manifest), media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="augment_{mode}.zip"'})
 
-    @api.get("/v1/vitals", summary="Patients (pseudonyms) with vitals in the cache")
-    async def vitals_list(self, request: Request):
+    @api.get("/v1/vitals", summary="Patients (pseudonyms) with vitals in the cache, one page at a time")
+    async def vitals_list(self, request: Request, offset: int = Query(0, ge=0),
+                          limit: int = Query(100, ge=1, le=1000)):
         self._auth(request)
-        return {"patients": await _typed(self.vitals.patients.remote())}
+        return await _typed(self.vitals.patients.remote(offset, limit))
 
     @api.get("/v1/vitals/{patient_id}", summary="Latest vitals, rolling window, staleness and the α they give")
     async def vitals_one(self, request: Request, patient_id: str):

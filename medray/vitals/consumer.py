@@ -8,12 +8,23 @@ duplicates) and nothing is lost. Auto-commit is off for the same reason.
 Tansu (the embedded broker) holds a JoinGroup for about session_timeout/2, so the session timeout is kept
 short; ``max_poll_interval_ms`` ≈ 3 s is also what tansu needs as rebalance timeout. Tansu answers
 ListOffsets(latest) with a stale value, so lag is computed from the high watermark of fetch responses.
+
+Whatever goes wrong with one record (undecodable, invalid, from the future) dead-letters that record and the
+stream goes on; only a failure of the batch as a whole (cache, DLQ producer, broker) rewinds and retries it.
+If that keeps failing, commits stop while messages wait: ``health_problem`` says so, and Serve's health check
+restarts the replica instead of letting it retry for ever behind a green health check.
+
+Dead letters carry no PHI: topic/partition/offset, the reason code, and HMAC-SHA256 of the record key and of
+the value under a secret (``dlq_secret``, else env ``MEDRAY_DLQ_HMAC_SECRET``), so an operator holding the
+secret can match a letter to a message or to a patient id they already know; the raw bytes never leave.
 """
 from __future__ import annotations
 
-import base64
+import hashlib
+import hmac
 import json
 import logging
+import os
 import threading
 import time
 from collections import Counter, deque
@@ -23,7 +34,7 @@ from itertools import chain
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from medray.config import check_choice, check_range
+from medray.config import ConfigError, check_choice, check_range
 from medray.vitals.cache import VitalsCache
 from medray.vitals.schema import DLQ_TOPIC, VITALS_TOPIC, parse_records
 
@@ -41,6 +52,8 @@ class ConsumerOptions:
     fetch_max_bytes: int = 16 << 20
     fetch_max_wait_ms: int = 100  # how long an empty fetch waits on the broker: bounds staleness when idle
     delay_samples: int = 20000  # how many recent delivery delays stats() keeps for p50/p99
+    max_future_skew_s: float = 300.0  # a reading stamped later than now + this is dead-lettered (future_ts)
+    stall_after_s: float = 60.0  # unhealthy when no commit for this long while messages wait
 
     def __post_init__(self):
         check_range("max_poll_records", self.max_poll_records, 1, 100_000)
@@ -52,14 +65,19 @@ class ConsumerOptions:
         check_range("fetch_max_bytes", self.fetch_max_bytes, 1 << 16)
         check_range("fetch_max_wait_ms", self.fetch_max_wait_ms, 1, 10_000)
         check_range("delay_samples", self.delay_samples, 1)
+        check_range("max_future_skew_s", self.max_future_skew_s, 0.0, 86_400.0)
+        check_range("stall_after_s", self.stall_after_s, 1.0)
 
 
 class VitalsConsumer:
     """``start()`` runs the loop in a daemon thread; ``stop()`` finishes the current batch, commits, leaves."""
 
     def __init__(self, bootstrap: str, group_id: str, cache: VitalsCache, topic: str = VITALS_TOPIC,
-                 dlq_topic: str = DLQ_TOPIC, options: ConsumerOptions | None = None):
+                 dlq_topic: str = DLQ_TOPIC, options: ConsumerOptions | None = None,
+                 dlq_secret: bytes | None = None, client_options: dict | None = None):
         self.bootstrap, self.group_id, self.cache = bootstrap, group_id, cache
+        self._client_options = dict(client_options or {})  # SASL/TLS: medray.vitals.security
+        self._dlq_secret = _dlq_secret(dlq_secret)
         self.topic, self.dlq_topic = topic, dlq_topic
         self.opts = options or ConsumerOptions()
         self._stop = threading.Event()
@@ -85,7 +103,8 @@ class VitalsConsumer:
             max_poll_interval_ms=o.max_poll_interval_ms, session_timeout_ms=o.session_timeout_ms,
             heartbeat_interval_ms=o.heartbeat_interval_ms, fetch_max_bytes=o.fetch_max_bytes,
             fetch_max_wait_ms=o.fetch_max_wait_ms,
-            max_partition_fetch_bytes=max(1 << 20, o.fetch_max_bytes // 4), client_id=f"medray-vitals-{self.group_id}")
+            max_partition_fetch_bytes=max(1 << 20, o.fetch_max_bytes // 4), client_id=f"medray-vitals-{self.group_id}",
+            **self._client_options)
         self.started_at = time.time()
         self._thread = threading.Thread(target=self._run, name=f"vitals-consumer-{self.group_id}", daemon=True)
         self._thread.start()
@@ -125,12 +144,13 @@ class VitalsConsumer:
                     records = c.poll(timeout_ms=self.opts.poll_timeout_ms)
                     if records:
                         self._handle(records)
-                    self._update_lag(c)
+                    self.cache.evict_idle()
                 except Exception as e:  # the consumer must outlive broker hiccups and bugs in one batch
                     self.counters["errors"] += 1
                     self.last_error = f"{type(e).__name__}: {e}"[:300]
                     log.warning("vitals consumer error (will retry): %s", self.last_error)
                     self._stop.wait(0.5)
+                self._update_lag(c)  # after a failed batch too: a stuck consumer must show its lag
         finally:
             try:
                 c.close(autocommit=False)
@@ -140,8 +160,8 @@ class VitalsConsumer:
 
     def _handle(self, records: dict) -> None:
         try:
-            readings, bad = parse_records(chain.from_iterable(records.values()))
             now = time.time()
+            readings, bad = parse_records(chain.from_iterable(records.values()), now + self.opts.max_future_skew_s)
             self.cache.apply_batch(readings, now)
             self._delays.extend([now - r.ts_epoch for r in readings])
             if bad:
@@ -166,16 +186,19 @@ class VitalsConsumer:
     def _dead_letter(self, bad: list) -> None:
         if self._dlq is None:
             self._dlq = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
-                                      client_id=f"medray-vitals-dlq-{self.group_id}")
+                                      client_id=f"medray-vitals-dlq-{self.group_id}", **self._client_options)
         for m, e in bad:
-            body = {"reason": e.reason, "detail": e.detail, "topic": m.topic, "partition": m.partition,
-                    "offset": m.offset, "timestamp_ms": m.timestamp,
-                    "value_b64": None if m.value is None else base64.b64encode(m.value).decode()}
-            self._dlq.send(self.dlq_topic, key=m.key, value=json.dumps(body).encode(),
-                           headers=[("medray.reason", e.reason.encode())])
+            key_h, value_h = self._hmac(m.key), self._hmac(m.value)
+            body = {"reason": e.reason, "topic": m.topic, "partition": m.partition, "offset": m.offset,
+                    "key_hmac_sha256": key_h, "value_hmac_sha256": value_h}
+            self._dlq.send(self.dlq_topic, key=None if key_h is None else key_h.encode(),
+                           value=json.dumps(body).encode(), headers=[("medray.reason", e.reason.encode())])
         self._dlq.flush(timeout=10)
         log.info("dead-lettered %d message(s): %s", len(bad), dict(Counter(e.reason for _, e in bad)))
         self.counters["dead_lettered"] += len(bad)
+
+    def _hmac(self, data: bytes | None) -> str | None:
+        return None if data is None else hmac.new(self._dlq_secret, data, hashlib.sha256).hexdigest()
 
     def _update_lag(self, c: KafkaConsumer) -> None:
         # Read the fetch position from the subscription state: the public ``position()`` may block on a
@@ -196,6 +219,18 @@ class VitalsConsumer:
         """Partitions this member currently owns (empty until the group join completes)."""
         return set(self._consumer.assignment()) if self._consumer is not None else set()
 
+    def health_problem(self, now: float | None = None) -> str | None:
+        """Why this consumer is unhealthy, or None: its thread has ended, or commits have not advanced for
+        ``stall_after_s`` while messages wait (a batch that fails again and again)."""
+        if not self.running:
+            return "vitals consumer thread has stopped"
+        now = time.time() if now is None else now
+        since = self.last_commit_at or self.started_at or now
+        if self._lag and now - since > self.opts.stall_after_s:
+            return (f"no commit for {now - since:.0f}s with {self._lag} message(s) waiting "
+                    f"(last error: {self.last_error})")
+        return None
+
     def delays(self) -> list[float]:
         """Recent delivery delays in seconds (apply time - reading ts), oldest first."""
         return list(self._delays)
@@ -210,8 +245,21 @@ class VitalsConsumer:
         return {"group_id": self.group_id, "topic": self.topic, "running": self.running, "lag": self._lag,
                 "delay_s_p50": q(0.50), "delay_s_p99": q(0.99), "delay_samples": len(delays),
                 "last_commit_at": self.last_commit_at, "last_error": self.last_error,
+                "health_problem": self.health_problem(),
                 **{k: self.counters[k] for k in ("messages", "batches", "commits", "dead_lettered", "errors")},
                 "cache": self.cache.stats()}
+
+
+def _dlq_secret(secret: bytes | None) -> bytes:
+    if secret is None and os.environ.get("MEDRAY_DLQ_HMAC_SECRET"):
+        secret = os.environ["MEDRAY_DLQ_HMAC_SECRET"].encode()
+    if secret is None:
+        # Still no PHI in the letters, but their hashes cannot be matched after this process ends.
+        log.warning("no dead-letter HMAC secret configured (MEDRAY_DLQ_HMAC_SECRET); using a random one")
+        return os.urandom(32)
+    if len(secret) < 16:
+        raise ConfigError(f"dlq_secret has {len(secret)} bytes; at least 16 are required")
+    return secret
 
 
 def committed_offsets(bootstrap: str, group_id: str, topic: str = VITALS_TOPIC) -> dict[int, int | None]:

@@ -9,7 +9,8 @@ are layered on top, with onsets drawn as Poisson events per patient:
 - movement: mobility near 1 for 10-60 s; heart rate +15-30 bpm.
 
 All time constants are in seconds, so statistics do not depend on the sampling rate. ``generate_readings``
-is a pure function of its arguments (tests use it); ``run_simulator`` paces it in real time to Kafka.
+is a pure function of its arguments (tests use it); ``run_simulator`` paces it in real time to Kafka, as
+medray JSON v1 (one message per reading) or FHIR (one Observation per vital, four messages per reading).
 """
 from __future__ import annotations
 
@@ -21,12 +22,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterator
 
-from medray.config import check_range
-from medray.vitals.schema import RANGES, VITALS_TOPIC, VitalsReading, encode_message
+from medray.config import check_choice, check_range
+from medray.vitals.fields import RANGES
+from medray.vitals.schema import VITALS_TOPIC, VitalsReading, encode_message
 
 log = logging.getLogger(__name__)
 
 # Episode onsets per patient per hour, and (min, max) duration in seconds.
+FORMATS = ("medray", "fhir")
 EPISODES = {"desaturation": (6.0, (30.0, 120.0)), "fever": (1.0, (300.0, 900.0)), "movement": (12.0, (10.0, 60.0))}
 _TAU = {"heart_rate": 30.0, "spo2": 20.0, "temperature": 300.0, "mobility": 5.0}   # OU relaxation time (s)
 _SIGMA = {"heart_rate": 4.0, "spo2": 0.8, "temperature": 0.15, "mobility": 0.08}  # OU stationary std
@@ -126,17 +129,30 @@ def generate_readings(patients: int = 4, hz: float = 1.0, duration_s: float | No
         k += 1
 
 
+def encode(reading: VitalsReading, fmt: str = "medray") -> list[tuple[bytes, bytes]]:
+    """(key, value) records for one reading in ``fmt`` (see FORMATS)."""
+    if fmt == "medray":
+        return [encode_message(reading)]
+    from medray.vitals.fhir import encode_observations
+
+    return encode_observations(reading)
+
+
 def run_simulator(bootstrap: str, patients: int = 4, hz: float = 1.0, duration_s: float | None = 60.0,
                   topic: str = VITALS_TOPIC, seed: int = 0, count: int | None = None,
-                  realtime: bool = True) -> dict:
+                  realtime: bool = True, fmt: str = "medray", client_options: dict | None = None) -> dict:
     """Send simulated readings to Kafka (key = patient id). With ``realtime`` each tick is sent at its
-    wall-clock time and stamped with it; otherwise as fast as the producer goes. Returns a summary."""
+    wall-clock time and stamped with it; otherwise as fast as the producer goes. ``fmt``: medray | fhir.
+    ``client_options``: extra kafka-python settings (security, see ``medray.vitals.security``).
+    Returns a summary; ``sent`` counts readings, ``messages`` Kafka records."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, client_id="medray-vitals-sim")
+    check_choice("format", fmt, FORMATS)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, client_id="medray-vitals-sim",
+                             **(client_options or {}))
     wall0 = time.time()
     start = datetime.fromtimestamp(wall0, tz=timezone.utc)
-    sent, last_tick, behind = 0, -1.0, 0.0
+    sent, messages, last_tick, behind = 0, 0, -1.0, 0.0
     try:
         for r in generate_readings(patients, hz, duration_s, count, seed, start):
             due = r.ts_epoch - wall0
@@ -147,8 +163,9 @@ def run_simulator(bootstrap: str, patients: int = 4, hz: float = 1.0, duration_s
                 if delay > 0:
                     producer.flush()  # a tick goes out together, then we wait for the next
                     time.sleep(delay)
-            key, value = encode_message(r)
-            producer.send(topic, key=key, value=value)
+            for key, value in encode(r, fmt):
+                producer.send(topic, key=key, value=value)
+                messages += 1
             sent += 1
         producer.flush()
     finally:
@@ -157,5 +174,5 @@ def run_simulator(bootstrap: str, patients: int = 4, hz: float = 1.0, duration_s
     log.info("vitals-sim: sent %d readings for %d patients to %s in %.1fs", sent, patients, topic, elapsed)
     if realtime and behind > 1.0 / hz:
         log.warning("vitals-sim fell up to %.2fs behind its schedule (CPU-bound?)", behind)
-    return {"sent": sent, "patients": patients, "hz": hz, "topic": topic, "elapsed_s": elapsed,
+    return {"sent": sent, "messages": messages, "format": fmt, "patients": patients, "hz": hz, "topic": topic, "elapsed_s": elapsed,
             "max_behind_schedule_s": behind if realtime else None}
