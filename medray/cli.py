@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--patients", type=_positive, default=12)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--source", choices=("synthetic", "real"), default="synthetic",
+                   help="synthetic (default): the MNI152-based cohort; real: only real scans, OUT/train + OUT/eval "
+                        "(docs/data.md; --patients/--seed do not apply)")
 
     s = sub.add_parser("ingest", help="scans (NIfTI, BraTS folders, DICOM) → de-identified Parquet shards (Ray Data)")
     s.add_argument("paths", nargs="+", type=Path, metavar="PATH")
@@ -137,6 +140,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         from medray.demo.run import run_demo
 
         return run_demo(out=args.out, quick=args.quick, keep_serving=args.keep_serving)
+    if cmd == "demo-data" and args.source == "real":
+        from medray.datasets.real_corpus import build_real_corpus, summary
+
+        print(summary(build_real_corpus(args.out)))
+        return 0
     if cmd == "demo-data":
         from medray.datasets.demo_corpus import make_demo_data
 

@@ -18,7 +18,7 @@ SCHEMA_DIR = Path(__file__).parent / "k8s_schemas"
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Core kinds medray ships: no schema is vendored for them; the apiVersion is still checked.
 CORE_KINDS = {"ConfigMap": "v1", "Secret": "v1", "Service": "v1", "PersistentVolumeClaim": "v1",
-              "Deployment": "apps/v1"}
+              "Deployment": "apps/v1", "NetworkPolicy": "networking.k8s.io/v1"}
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 

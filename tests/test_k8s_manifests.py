@@ -111,18 +111,19 @@ def test_serve_kafka_bootstrap_and_topics_agree_with_strimzi_objects(overlay):
     objs = rendered(PLATFORM[overlay])
     kafka = one(objs, "Kafka")
     name = kafka["metadata"]["name"]
-    plain = [ln for ln in kafka["spec"]["kafka"]["listeners"] if not ln["tls"] and "authentication" not in ln]
+    (listener,) = kafka["spec"]["kafka"]["listeners"]  # one listener: TLS + SCRAM (tests/test_k8s_security.py)
     args = serve_config(objs)["applications"][0]["args"]
-    assert args["kafka_bootstrap"] == f"{name}-kafka-bootstrap:{plain[0]['port']}"
+    assert args["kafka_bootstrap"] == f"{name}-kafka-bootstrap:{listener['port']}"
     topics = {o["metadata"]["name"]: o for o in objs if o["kind"] == "KafkaTopic"}
     assert args["vitals_topic"] == VITALS_TOPIC and {VITALS_TOPIC, DLQ_TOPIC} <= set(topics)
     pools = [o for o in objs if o["kind"] == "KafkaNodePool"]
-    for o in [*topics.values(), *pools, one(objs, "KafkaUser")]:
+    users = [o for o in objs if o["kind"] == "KafkaUser"]
+    for o in [*topics.values(), *pools, *users]:
         assert o["metadata"]["labels"]["strimzi.io/cluster"] == name, o["metadata"]["name"]
     brokers = sum(p["spec"]["replicas"] for p in pools if "broker" in p["spec"]["roles"])
     for t in topics.values():
         assert t["spec"]["replicas"] <= brokers, f"{t['metadata']['name']}: more replicas than brokers"
-    acls = one(objs, "KafkaUser")["spec"]["authorization"]["acls"]
+    acls = one(objs, "KafkaUser", "medray-vitals-consumer")["spec"]["authorization"]["acls"]
     assert {a["resource"]["name"] for a in acls if a["resource"]["type"] == "topic"} == {VITALS_TOPIC, DLQ_TOPIC}
     assert {a["resource"]["name"] for a in acls if a["resource"]["type"] == "group"} == {args["vitals_group"]}
 
@@ -222,11 +223,18 @@ def _secret_refs(node):
             yield from _secret_refs(v)
 
 
+# Secrets that Strimzi creates (its User Operator per KafkaUser; its cluster CA per Kafka): nobody creates them.
+STRIMZI_SECRETS = {"medray-vitals-consumer", "medray-kafka-cluster-ca-cert"}
+
+
 def test_secrets_not_rendered_by_gpu_prod_are_documented():
     objs = rendered(PLATFORM["gpu-prod"])
     referenced = set(_secret_refs(list(objs)))
     created = {o["metadata"]["name"] for o in objs if o["kind"] == "Secret"}
     doc = (ROOT / "docs/deploy.md").read_text()
-    assert referenced == {"medray-redis", "medray-api-token", "medray-salt"}
-    for name in referenced - created:
+    assert referenced - STRIMZI_SECRETS == {"medray-redis", "medray-api-token", "medray-salt", "medray-ray-token"}
+    users = {o["metadata"]["name"] for o in objs if o["kind"] == "KafkaUser"}
+    kafka = one(objs, "Kafka")["metadata"]["name"]
+    assert referenced & STRIMZI_SECRETS <= users | {f"{kafka}-cluster-ca-cert"}, "Strimzi names them so"
+    for name in referenced - created - STRIMZI_SECRETS:
         assert f"kubectl -n medray create secret generic {name}" in doc, f"docs/deploy.md must say how to create {name}"
