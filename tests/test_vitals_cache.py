@@ -95,3 +95,61 @@ def test_concurrent_writers_and_readers_lose_nothing():
     assert not errors
     assert c.applied == 4 * 1000 and c.duplicates == 0
     assert all(len(c.window(f"P{i:04d}")) == 1000 for i in range(4))
+
+
+def _one(name, s, value, pid="P0001"):
+    """A partial reading carrying one vital (what a FHIR Observation gives)."""
+    from medray.vitals.schema import VitalsReading
+
+    vals = {"heart_rate": None, "spo2": None, "temperature": None, "mobility": None, name: value}
+    ts = T0 + timedelta(seconds=s)
+    return VitalsReading(pid, ts, ts.timestamp(), **vals)
+
+
+def test_partial_readings_merge_and_nothing_is_served_until_all_four_arrived():
+    c = VitalsCache()
+    c.apply_batch([_one("heart_rate", 1, 80), _one("spo2", 1, 95), _one("temperature", 2, 37.5)])
+    assert c.latest("P0001") is None and c.staleness_s("P0001") is None and c.snapshot("P0001") is None
+    assert c.partial("P0001") == {"heart_rate": 80, "spo2": 95, "temperature": 37.5, "mobility": None}
+    assert c.patients_page()["patients"][0]["missing"] == ["mobility"]
+    c.apply_batch([_one("mobility", 3, 0.4), _one("heart_rate", 4, 90), _one("heart_rate", 0, 60)])
+    merged = c.latest("P0001")
+    assert merged.as_vector() == (90, 95, 37.5, 0.4)  # newest of each vital; the older heart rate lost
+    assert merged.ts_epoch == _one("spo2", 1, 95).ts_epoch  # stamped with its stalest vital
+    # Same ts, different vitals: not duplicates; the same vital again: a duplicate.
+    assert c.apply_batch([_one("spo2", 5, 96), _one("mobility", 5, 0.5), _one("spo2", 5, 96)]) == (2, 1)
+
+
+def test_idle_patients_are_evicted_after_the_ttl():
+    now = [T0.timestamp()]
+    c = VitalsCache(ttl_s=60.0, clock=lambda: now[0])
+    c.apply_batch([_r("P0001", s=0), _r("P0002", s=0)])
+    now[0] += 50
+    c.apply_batch([_r("P0002", s=50)])
+    now[0] += 20  # P0001 idle for 70 s, P0002 for 20 s
+    assert c.evict_idle() == 1
+    assert c.patients() == ["P0002"] and c.latest("P0001") is None and c.stats()["evicted"] == 1
+
+
+def test_patient_count_is_capped_least_recently_heard_first():
+    c = VitalsCache(max_patients=3)
+    for i in range(5):
+        c.apply_batch([_r(f"P{i:04d}", s=i)], now=T0.timestamp() + i)
+    assert c.patients() == ["P0002", "P0003", "P0004"] and c.evicted == 2
+
+
+def test_dedup_memory_is_bounded_in_time_too():
+    c = VitalsCache(dedup_horizon=10_000, dedup_horizon_s=10.0)
+    c.apply_batch([_r(s=i) for i in range(100)])
+    assert len(c.seen("P0001")) == 11  # ts 89..99
+    assert c.apply_batch([_r(s=50)]) == (0, 1) and c.late == 1
+
+
+def test_listing_is_paginated():
+    c = VitalsCache()
+    c.apply_batch([_r(f"P{i:04d}", s=1) for i in range(25)])
+    page = c.patients_page(offset=20, limit=10, now=_r(s=3).ts_epoch)
+    assert (page["total"], page["offset"], page["limit"]) == (25, 20, 10)
+    assert [p["patient_id"] for p in page["patients"]] == [f"P{i:04d}" for i in range(20, 25)]
+    assert page["patients"][0] == {"patient_id": "P0020", "age_s": 2.0, "missing": []}
+    assert c.patients(offset=5, limit=2) == ["P0005", "P0006"]

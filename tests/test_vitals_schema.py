@@ -121,3 +121,29 @@ def test_parse_records_agrees_with_parse_message():
             expect_bad.append((r, e.reason))
     assert readings == expect_good and len(readings) == 7  # good, padded, UTF-16 (x2 keys) + P0002 unkeyed
     assert [(r, e.reason) for r, e in bad] == expect_bad
+
+
+def test_any_failure_of_one_record_is_that_records_reason():
+    from types import SimpleNamespace
+
+    from medray.vitals.schema import parse_records
+
+    recs = [SimpleNamespace(key=None, value=b"[" * 2000),     # RecursionError in the JSON parser
+            SimpleNamespace(key=None, value="{}"),            # not bytes: AttributeError deep inside
+            SimpleNamespace(key=b"P0001", value=_msg())]
+    good, bad = parse_records(recs)
+    assert [e.reason for _, e in bad] == ["not_json", "undecodable"] and len(good) == 1
+
+
+def test_readings_beyond_the_clock_skew_are_refused():
+    from medray.vitals.schema import parse_records, parse_value
+
+    future = _msg(ts="9999-12-31T00:00:00Z")
+    now = datetime(2026, 1, 1, 12, tzinfo=timezone.utc).timestamp()
+    with pytest.raises(InputError) as ei:
+        parse_value(future, max_ts_epoch=now + 300)
+    assert ei.value.reason == "future_ts"
+    from types import SimpleNamespace
+    good, bad = parse_records([SimpleNamespace(key=None, value=future), SimpleNamespace(key=None, value=_msg())],
+                              max_ts_epoch=now + 300)
+    assert len(good) == 1 and [e.reason for _, e in bad] == ["future_ts"]

@@ -71,3 +71,29 @@ def test_run_simulator_streams_to_kafka_in_real_time(kafka_bootstrap, unique_top
     assert all(abs(r.ts_epoch - t0) < 10 for r in readings)  # stamped with wall-clock time
     for trace in _by_patient(readings).values():  # one key → one partition → per-patient order kept
         assert [r.ts_epoch for r in trace] == sorted(r.ts_epoch for r in trace)
+
+
+def test_run_simulator_fhir_sends_one_observation_per_vital(kafka_bootstrap, unique_topic):
+    from medray.vitals.schema import parse_value
+
+    ensure_topics(kafka_bootstrap, [unique_topic], partitions=1)
+    summary = run_simulator(kafka_bootstrap, patients=2, hz=5.0, count=4, duration_s=None, topic=unique_topic,
+                            realtime=False, fmt="fhir")
+    assert (summary["sent"], summary["messages"], summary["format"]) == (4, 16, "fhir")
+    c = KafkaConsumer(bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
+    c.assign([TopicPartition(unique_topic, 0)])
+    msgs, deadline = [], time.monotonic() + 15
+    while len(msgs) < 16 and time.monotonic() < deadline:
+        for batch in c.poll(200).values():
+            msgs.extend(batch)
+    c.close()
+    readings = [r for m in msgs for r in parse_value(m.value, m.key)]
+    expected = list(generate_readings(patients=2, hz=5.0, count=4, duration_s=None))
+    merged = {}
+    for r in readings:
+        for name, x in zip(VITALS_FIELDS, r.as_vector()):
+            if x is not None:
+                merged.setdefault((r.patient_id, r.ts_epoch), {})[name] = x
+    assert len(merged) == 4  # same values as the medray JSON stream, stamped with wall-clock time
+    assert [merged[k] for k in sorted(merged)] == \
+        [{f: getattr(e, f) for f in VITALS_FIELDS} for e in sorted(expected, key=lambda e: (e.patient_id, e.ts_epoch))]
