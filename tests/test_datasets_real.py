@@ -172,3 +172,13 @@ def test_invesalius_reader(tmp_path):
     (tmp_path / "c.inv3").write_bytes(b"not a tar")
     with pytest.raises(InputError):
         load_inv3(tmp_path / "c.inv3")
+
+
+def test_cli_demo_data_source_flag():
+    from medray.cli import build_parser
+
+    args = build_parser().parse_args(["demo-data", "--out", "x", "--source", "real"])
+    assert args.source == "real"
+    assert build_parser().parse_args(["demo-data", "--out", "x"]).source == "synthetic"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["demo-data", "--out", "x", "--source", "fake"])

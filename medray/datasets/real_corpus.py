@@ -215,13 +215,18 @@ def build_real_corpus(out: Path, *, require_all: bool = False, labels_in_roots: 
     return json.loads(text)
 
 
+def out_hint(role: str) -> str:
+    return f"ingest {role}/ " + ("for evaluation only" if role == EVAL else "for training")
+
+
 def summary(manifest: dict) -> str:
     """One line per role: sources and axial slices before ingest's empty-slice filter."""
     lines = []
     for role in ROLES:
         vols = [v for v in manifest["volumes"] if v["role"] == role]
         parts = [f"{v['source']}:{v.get('axial_slices', 1)}" for v in vols]
-        lines.append(f"{role}: {len(vols)} volumes/files — " + ", ".join(parts))
+        lines.append(f"{role} ({out_hint(role)}): {len(vols)} files; axial slices before ingest's empty-slice filter: "
+                     + ", ".join(parts))
     if manifest["missing"]:
         lines.append("missing: " + ", ".join(sorted(manifest["missing"])))
     return "\n".join(lines)
