@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scales", type=_scales, default=(2, 4), help="LR scales, comma list of 2,4 (default 2,4)")
     s.add_argument("--seed", type=int, default=0, help="split and degradation seed")
     g = s.add_mutually_exclusive_group()
-    g.add_argument("--salt", help="pseudonymisation salt (default: MEDRAY_SALT or a fixed project salt)")
+    g.add_argument("--salt", help="pseudonymisation salt (required: --salt, --salt-file or env MEDRAY_SALT)")
     g.add_argument("--salt-file", type=Path, help="file holding the salt")
     s.add_argument("--vitals", type=Path, help="per-patient vitals table (CSV/Parquet): patient_id,heart_rate,spo2,temperature,mobility")
     s.add_argument("--ct-window", default="soft_tissue", help="CT HU window name (soft_tissue, brain, lung, bone)")

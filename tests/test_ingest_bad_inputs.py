@@ -8,15 +8,19 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from medray.ingest.rejects import path_pseudonym
 from medray.ingest.run import run_ingest
 from tests.fixtures_data import nibabel_test_dir, pydicom_test_dir
 
 
-def _rejects(out: Path) -> dict[str, str]:
+def _rejects(out: Path, inputs: list[Path], salt: str = "t") -> dict[str, str]:
+    """rejects.jsonl by file name: its paths are pseudonyms, so map each input path through the same keyed hash."""
     lines = (out / "rejects.jsonl").read_text().splitlines()
     rows = [json.loads(line) for line in lines]
     assert all(set(r) == {"path", "reason", "detail"} for r in rows)
-    return {Path(r["path"]).name: r["reason"] for r in rows}
+    names = {path_pseudonym(salt, p): p.name for p in inputs}
+    assert all("/" not in r["path"] and r["path"] in names for r in rows), rows  # no source path leaks
+    return {names[r["path"]]: r["reason"] for r in rows}
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +57,7 @@ def bad_batch(tmp_path_factory, mni_t1_path) -> Path:
 def test_each_bad_class_is_one_typed_line_and_the_rest_goes_on(ray_session, bad_batch, tmp_path):
     out = tmp_path / "out"
     s = run_ingest([bad_batch], out, scales=(2,), salt="t", slice_step=8, file_timeout_s=30.0)
-    got = _rejects(out)
+    got = _rejects(out, list(bad_batch.rglob("*")))
     assert got == {
         "MR_truncated.dcm": "truncated", "rtplan.dcm": "not_image", "SC_rgb_rle.dcm": "colour",
         "fourd.nii.gz": "unsupported_4d", "random.dcm": "not_dicom", "random.nii": "not_nifti",
@@ -69,14 +73,18 @@ def test_each_bad_class_is_one_typed_line_and_the_rest_goes_on(ray_session, bad_
 def test_per_file_time_limit_fires_inside_ray_workers(ray_session, mni_t1_path, tmp_path):
     s = run_ingest([mni_t1_path], tmp_path / "out", scales=(2,), salt="t", file_timeout_s=0.001)
     assert s.n_slices == 0
-    assert _rejects(tmp_path / "out") == {mni_t1_path.name: "timeout"}
+    assert _rejects(tmp_path / "out", [mni_t1_path]) == {mni_t1_path.name: "timeout"}
 
 
-def test_cli_exits_non_zero_with_one_line_when_nothing_ingested(ray_session, tmp_path, capsys):
+def test_cli_exits_non_zero_with_one_line_when_nothing_ingested(ray_session, tmp_path, capsys, monkeypatch):
     from medray.cli import main
 
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "x.dcm").write_bytes(b"\0" * 300)
+    monkeypatch.delenv("MEDRAY_SALT", raising=False)  # no salt: refused up front, nothing written
+    assert main(["ingest", str(tmp_path / "in"), "--out", str(tmp_path / "o0")]) == 2
+    assert "salt" in capsys.readouterr().err and not (tmp_path / "o0").exists()
+    monkeypatch.setenv("MEDRAY_SALT", "cli-test")
     assert main(["ingest", str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nothing was ingested" in err[0]

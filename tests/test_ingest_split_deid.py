@@ -2,7 +2,7 @@
 import pytest
 
 from medray.config import ConfigError
-from medray.ingest.deid import DEFAULT_SALT, pseudonym, resolve_salt
+from medray.ingest.deid import pseudonym, resolve_salt
 from medray.ingest.split import assign_splits, split_stratum
 
 
@@ -28,7 +28,8 @@ def test_split_is_per_patient_across_strata():
 
 def test_resolve_salt_precedence(tmp_path, monkeypatch):
     monkeypatch.delenv("MEDRAY_SALT", raising=False)
-    assert resolve_salt(None, None) == DEFAULT_SALT
+    with pytest.raises(ConfigError, match="no pseudonymisation salt"):  # never the public demo salt by default
+        resolve_salt(None, None)
     monkeypatch.setenv("MEDRAY_SALT", "from-env")
     assert resolve_salt(None, None) == "from-env"
     assert resolve_salt("explicit", None) == "explicit"

@@ -98,11 +98,12 @@ def run_demo(out: Path, quick: bool = False, keep_serving: bool = False) -> int:
     t.call("demo data", data)
 
     def ingest(st):
+        from medray.ingest.deid import DEMO_SALT
         from medray.ingest.run import run_ingest
 
         _init_ray()
         s = run_ingest([out / "data"], out / "shards", scales=(2, 4), seed=0, vitals=out / "data" / "vitals.csv",
-                       slice_step=b.slice_step)
+                       slice_step=b.slice_step, salt=DEMO_SALT)
         st.detail = f"{s.n_slices} slices {s.counts['slices_by_split']}, {s.n_rejects} refused"
         return s
 

@@ -45,11 +45,12 @@ def evaluate_on_real_scans(checkpoint: Path, out: Path, max_slices: int = 64) ->
     """Ingest the real scans at ×2 and score the SR checkpoint on every slice of them (whatever split the ingest's
     patient split put each scan in: none of them was ever in training)."""
     from medray.shards.selection import shard_index
+    from medray.ingest.deid import DEMO_SALT
     from medray.ingest.run import run_ingest
     from medray.evaluate.checkpoint import evaluate_checkpoint
 
     collect_real_scans(out / "input")
-    summary = run_ingest([out / "input"], out / "shards", scales=(2,), seed=0)
+    summary = run_ingest([out / "input"], out / "shards", scales=(2,), seed=0, salt=DEMO_SALT)
     if summary.n_slices == 0:
         raise ValueError("no slice of the real scans was ingested; see rejects.jsonl")
     results = {}

@@ -16,17 +16,22 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_rescale
 
 from medray.config import InputError
+from medray.imaging.dicom_bounds import check_j2k_header, read_bounded
 from medray.imaging.timeout import time_limit
 
 MODALITIES = ("CT", "MR")
 MAX_VOXELS = 512 * 1024 * 1024  # per file; refuse from the header, before any allocation
 GREY = ("MONOCHROME1", "MONOCHROME2")
+MAX_INFLATED_BYTES = 256 * 1024 * 1024  # a Deflated file may inflate to this much, no more
+# Secondary Capture (screenshots, scanned documents, burned-in reports): not a scan, and often carries PHI in pixels
+SECONDARY_CAPTURE = ("1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.7.1", "1.2.840.10008.5.1.4.1.1.7.2",
+                     "1.2.840.10008.5.1.4.1.1.7.3", "1.2.840.10008.5.1.4.1.1.7.4")
 
 
 def read_header(path: Path) -> dict:
     """Parse a DICOM header (pixels deferred) and refuse non-images, colour and unsupported modalities."""
     try:
-        ds = pydicom.dcmread(path, defer_size="4 KB")
+        ds = read_bounded(path, MAX_INFLATED_BYTES, defer_size="4 KB")
     except InputError:  # the time limit fired: keep its reason
         raise
     except InvalidDicomError as e:
@@ -42,6 +47,10 @@ def read_header(path: Path) -> dict:
     modality = str(ds.get("Modality", "") or "").upper()
     if modality not in MODALITIES:
         raise InputError("unsupported_modality", f"Modality {modality or 'missing'}; accepted: {', '.join(MODALITIES)}")
+    if str(ds.get("SOPClassUID", "")) in SECONDARY_CAPTURE:
+        raise InputError("secondary_capture", "Secondary Capture image (not an acquired scan)")
+    if str(ds.get("BurnedInAnnotation", "") or "").strip().upper() == "YES":
+        raise InputError("burned_in_annotation", "BurnedInAnnotation is YES: the pixels may show patient data")
     rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     frames = _frames(ds)
     if rows < 2 or cols < 2:
@@ -76,12 +85,13 @@ def _position(ds) -> float | None:
 def _decode(path: str) -> tuple[np.ndarray, dict]:
     """One file → (frames, rows, cols) float32 after the Modality LUT, plus geometry; typed errors."""
     try:
-        ds = pydicom.dcmread(path)
-    except InputError:  # the time limit fired: keep its reason
+        ds = read_bounded(path, MAX_INFLATED_BYTES)
+    except InputError:  # the time limit or the inflation bound fired: keep its reason
         raise
     except Exception as e:
         raise InputError("not_dicom", type(e).__name__) from e
     try:
+        check_j2k_header(ds)  # before the decoder allocates what the codestream declares
         arr = ds.pixel_array
     except InputError:  # the time limit fired: keep its reason
         raise

@@ -11,6 +11,7 @@ intensities are arbitrary but processed MR rarely has large strongly negative re
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from medray.config import InputError
 MAX_VOXELS = 512 * 512 * 1024  # 1 GiB as float32
 CT_AIR_HU = -900.0
 CT_AIR_FRACTION = 0.05
+VOX_OFFSET_SLACK = 1 << 20  # a (gzipped) file's data cannot start far beyond its size: refuse before seeking there
 
 
 def load_header(path: str | Path):
@@ -47,7 +49,7 @@ def load_header(path: str | Path):
         raise InputError("unsupported_4d", f"shape {shape}: 4-D series are refused, ingest one volume per file")
     if len(shape) < 2 or min(shape) < 1:
         raise InputError("bad_geometry", f"shape {shape}")
-    n = int(np.prod(shape, dtype=np.int64))
+    n = math.prod(shape)  # Python ints: int64 dims (NIfTI-2) cannot wrap
     if n > MAX_VOXELS:
         raise InputError("too_large", f"declared shape {shape} = {n} voxels exceeds {MAX_VOXELS}")
     _check_uncompressed_size(path, img, n)
@@ -57,7 +59,7 @@ def load_header(path: str | Path):
 def _check_uncompressed_size(path: str | Path, img, n_voxels: int) -> None:
     """An uncompressed single-file NIfTI shorter than its header declares is truncated: say so from the file size
     instead of reading (and zero-filling) gigabytes first. Compressed files are caught while decompressing."""
-    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)) or not str(path).endswith(".nii"):
+    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         return
     try:
         offset = int(getattr(img.dataobj, "offset", 0))  # img.header is a copy with vox_offset reset
@@ -65,6 +67,10 @@ def _check_uncompressed_size(path: str | Path, img, n_voxels: int) -> None:
     except (TypeError, ValueError, OverflowError):
         return  # nibabel refuses such headers itself when reading the data
     size = Path(path).stat().st_size
+    if offset > size + VOX_OFFSET_SLACK:
+        raise InputError("truncated", f"vox_offset {offset} lies beyond the {size}-byte file")
+    if not str(path).endswith(".nii"):
+        return
     if offset + n_voxels * itemsize > size:
         raise InputError("truncated", f"header declares {offset + n_voxels * itemsize} bytes, the file has {size}")
 

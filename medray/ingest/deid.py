@@ -16,9 +16,10 @@ from pathlib import Path
 
 from medray.config import ConfigError
 
-# Used when neither --salt, --salt-file nor MEDRAY_SALT is given. It is public, so pseudonyms made with it can be
-# recomputed by anyone who knows a patient's source id: set MEDRAY_SALT (or --salt-file) for real data.
-DEFAULT_SALT = "medray-public-demo-salt-v1"
+# The demo's salt, passed explicitly by the demo only (its data is synthetic/public). It is public, so pseudonyms
+# made with it can be recomputed by anyone who knows a source id: real data needs --salt, --salt-file or MEDRAY_SALT,
+# and ingest refuses to run without one rather than fall back to this.
+DEMO_SALT = "medray-public-demo-salt-v1"
 SALT_ENV = "MEDRAY_SALT"
 
 # PS3.15 Annex E basic application level confidentiality profile: the attributes a test greps outputs for.
@@ -34,8 +35,8 @@ PHI_KEYWORDS = (
 
 
 def resolve_salt(salt: str | None, salt_file: Path | None) -> str:
-    """The salt to use: ``salt`` if given, else the stripped content of ``salt_file``, else env MEDRAY_SALT,
-    else ``DEFAULT_SALT``. An empty salt is refused (it would make pseudonyms guessable)."""
+    """The salt to use: ``salt`` if given, else the stripped content of ``salt_file``, else env MEDRAY_SALT.
+    No salt at all, or an empty one, is refused (pseudonyms would be guessable)."""
     if salt is not None and salt_file is not None:
         raise ConfigError("give either --salt or --salt-file, not both")
     if salt_file is not None:
@@ -47,7 +48,10 @@ def resolve_salt(salt: str | None, salt_file: Path | None) -> str:
             raise ConfigError(f"--salt-file {str(p)!r} is empty; it must hold a non-empty salt")
         return salt
     if salt is None:
-        salt = os.environ.get(SALT_ENV) or DEFAULT_SALT
+        salt = os.environ.get(SALT_ENV)
+        if salt is None:
+            raise ConfigError(f"no pseudonymisation salt: give --salt or --salt-file, or set {SALT_ENV} "
+                              "(keep it secret and the same across runs so a patient's shards stay linked)")
     if not salt:
         raise ConfigError("--salt must not be empty")
     return salt

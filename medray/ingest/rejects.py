@@ -1,7 +1,9 @@
 """Typed reasons for refusing an input file, and the rejects.jsonl record.
 
-A refused file costs one line in ``rejects.jsonl``: ``{"path", "reason", "detail"}``. ``path`` is the file's path as
-given on the command line (paths are the user's own naming; no header value is ever copied into ``detail``).
+A refused file costs one line in ``rejects.jsonl``: ``{"path", "reason", "detail"}``. Source paths often hold names,
+MRNs or dates (``/pacs/DOE_JOHN_1970/…``), so ``path`` is written pseudonymised: the salted keyed hash of the path
+as given plus its file extension (``path_pseudonym``); whoever holds the salt can recompute it for a known path.
+No header value is ever copied into ``detail``.
 """
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
+
+from medray.ingest.deid import pseudonym
 
 
 class Reason(str, enum.Enum):
@@ -30,6 +34,8 @@ class Reason(str, enum.Enum):
     DECODE_ERROR = "decode_error"  # pixel codec failed
     INCOMPLETE_BRATS = "incomplete_brats"  # BraTS folder lacking a modality
     DUPLICATE = "duplicate"  # same SOPInstanceUID already in the series
+    SECONDARY_CAPTURE = "secondary_capture"  # Secondary Capture SOP class: screenshots/scans of paper, not acquisitions
+    BURNED_IN_ANNOTATION = "burned_in_annotation"  # BurnedInAnnotation YES: identifying text in the pixels
 
 
 @dataclass(frozen=True)
@@ -46,8 +52,19 @@ def reject(path: str | Path, reason: Reason, detail: str = "") -> Reject:
     return Reject(path=str(path), reason=Reason(reason).value, detail=detail[:300])
 
 
-def write_rejects(path: Path, rejects: Iterable[Reject]) -> int:
-    """Write rejects sorted by path (deterministic files), return how many."""
-    rows = sorted(rejects, key=lambda r: (r.path, r.reason))
+def path_pseudonym(salt: str, path: str | Path) -> str:
+    """``<keyed hash of the path>.<extension>``: the extension (``.dcm``, ``.nii.gz``) still says what was refused."""
+    name = Path(path).name.lower()
+    suffixes = Path(name).suffixes
+    ext = "".join(suffixes[-2:]) if len(suffixes) >= 2 and suffixes[-1] == ".gz" else (suffixes[-1] if suffixes else "")
+    if not ext.replace(".", "").isalnum() or len(ext) > 12:  # '.John Doe 1970' is no extension
+        ext = ""
+    return pseudonym(salt, "path", str(path)) + ext
+
+
+def write_rejects(path: Path, rejects: Iterable[Reject], salt: str) -> int:
+    """Write rejects with pseudonymised paths, sorted (deterministic files); return how many."""
+    rows = sorted((Reject(path_pseudonym(salt, r.path), r.reason, r.detail) for r in rejects),
+                  key=lambda r: (r.path, r.reason))
     path.write_text("".join(r.to_json() + "\n" for r in rows))
     return len(rows)

@@ -141,7 +141,7 @@ def run_ingest(paths: list[Path], out: Path, scales=(2, 4), seed: int = 0, salt:
     log.info("ingest: %d unit(s) to decode, %d file(s) refused at discovery, %d ignored", len(units), len(rejects),
              n_ignored)
     rejects = rejects + run_units_ray(units, opts, shards)
-    n_rejects = write_rejects(out / layout.REJECTS, rejects)
+    n_rejects = write_rejects(out / layout.REJECTS, rejects, salt)
     if table is not None:
         write_vitals(table, out / layout.VITALS)
     counts = count_shards(shards)

@@ -15,19 +15,26 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+import medray
 from medray.config import InputError
 from medray.imaging.dicom import to_stored, to_values
+from medray.imaging.dicom_bounds import HEADER_SLACK, check_j2k_header, read_bounded
 from medray.imaging.normalise import fit_intensity
 from medray.imaging.writeback import write_back
 from medray.serve.codecs.types import CodecLimits, Decoded
 
 MEDIA_TYPE = "application/dicom"
 _MONO = ("MONOCHROME1", "MONOCHROME2")
+# medray's own implementation identity in derived files (a fixed UID under pydicom's root, derived from the name)
+IMPLEMENTATION_CLASS_UID = generate_uid(entropy_srcs=["medray implementation class"])
+IMPLEMENTATION_VERSION_NAME = f"MEDRAY_{medray.__version__}"[:16]
 
 
-def _read(body: bytes) -> Dataset:
-    try:
-        return pydicom.dcmread(io.BytesIO(body), force=True)
+def _read(body: bytes, limits: CodecLimits) -> Dataset:
+    try:  # a Deflated body inflates at most to what the voxel limit allows (4 bytes a voxel) plus the header
+        return read_bounded(body, limits.max_voxels * 4 + HEADER_SLACK, force=True)
+    except InputError as e:
+        raise InputError("too_large" if e.reason == "too_large" else "corrupt", e.detail) from None
     except Exception as e:  # pydicom raises InvalidDicomError, EOFError, struct.error, ValueError...
         raise InputError("corrupt", f"DICOM could not be parsed: {type(e).__name__}: {e}") from None
 
@@ -56,8 +63,12 @@ def _declared_size(ds: Dataset, limits: CodecLimits) -> int:
 
 
 def decode_dicom(body: bytes, limits: CodecLimits) -> Decoded:
-    ds = _read(body)
+    ds = _read(body, limits)
     frames = _declared_size(ds, limits)
+    try:
+        check_j2k_header(ds)  # the codestream's own size, before OpenJPEG allocates it
+    except InputError as e:
+        raise InputError("corrupt", e.detail) from None
     try:
         arr = ds.pixel_array
     except Exception as e:  # truncated pixel data, broken JPEG stream, missing decoder...
@@ -86,6 +97,9 @@ def _scale_spacing(item: Dataset, keyword: str, scale: int) -> None:
 def derive_dataset(src: Dataset, pixels: np.ndarray, scale: int, description: str, multiframe: bool) -> Dataset:
     """A new derived instance from ``src`` (pixel data removed) and stored values ``pixels`` [F, R, C]."""
     ds = copy.deepcopy(src)
+    ds.remove_private_tags()  # vendor data describing the source pixels (and sometimes identities)
+    for tag in [t for t in ds.keys() if 0x6000 <= t.group <= 0x60FF or 0x5000 <= t.group <= 0x50FF]:
+        del ds[tag]  # overlays and curves are drawn on the source grid and may hold burned-in text
     frames, rows, cols = pixels.shape
     sop_uid, series_uid = generate_uid(), generate_uid()
     ds.SOPInstanceUID = sop_uid
@@ -117,13 +131,12 @@ def derive_dataset(src: Dataset, pixels: np.ndarray, scale: int, description: st
     data = pixels.astype(pixels.dtype.newbyteorder("<"), copy=False).tobytes()
     ds.PixelData = data + (b"\0" if len(data) % 2 else b"")
     ds["PixelData"].VR = "OB" if pixels.dtype.itemsize == 1 else "OW"
-    meta = FileMetaDataset()
-    for elem in getattr(src, "file_meta", []) or []:
-        if elem.tag.group == 0x0002 and elem.keyword not in ("FileMetaInformationGroupLength",):
-            meta.add(copy.deepcopy(elem))
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta = FileMetaDataset()  # written fresh: nothing of the source's implementation identity is kept
     meta.MediaStorageSOPClassUID = src.get("SOPClassUID", "1.2.840.10008.5.1.4.1.1.7")  # default: Secondary Capture
     meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
     ds.file_meta = meta
     if "SOPClassUID" not in ds:
         ds.SOPClassUID = meta.MediaStorageSOPClassUID

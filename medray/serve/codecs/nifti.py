@@ -20,6 +20,10 @@ from medray.imaging.orient import from_display, from_ras, in_plane_axes, ras_ori
 from medray.imaging.writeback import write_back
 from medray.serve.codecs.types import CodecLimits, Decoded
 
+# vox_offset may exceed the body by this much at most (header extensions of a gzipped file compress): a
+# gzipped body declaring vox_offset 2**31 would otherwise inflate 2 GiB before the data even starts.
+VOX_OFFSET_SLACK = 1 << 20
+
 # NIfTI datatype code → bits per voxel, for the types the service accepts (no complex / RGB).
 _BITPIX = {2: 8, 4: 16, 8: 32, 16: 32, 64: 64, 256: 8, 512: 16, 768: 32, 1024: 64, 1280: 64}
 
@@ -63,8 +67,10 @@ def _parse_header(head: bytes) -> dict:
     return {"version": 1 if size == 348 else 2, "shape": shape, "bitpix": bitpix, "vox_offset": int(vox_offset)}
 
 
-def _check_declared(hdr: dict, limits: CodecLimits) -> int:
-    """Sides and voxel count from the header, before any data is read; → the voxel count."""
+def _check_declared(hdr: dict, limits: CodecLimits, body_len: int) -> int:
+    """Sides, voxel count and data offset from the header, before any data is read; → the voxel count."""
+    if hdr["vox_offset"] > body_len + VOX_OFFSET_SLACK:
+        raise InputError("corrupt", f"NIfTI vox_offset {hdr['vox_offset']} lies beyond a {body_len}-byte body")
     limits.check_sides(hdr["shape"][:3], "NIfTI")
     n = math.prod(hdr["shape"])  # Python ints: a NIfTI-2 product of int64 dims cannot wrap
     limits.check_voxels(n, "NIfTI")
@@ -77,7 +83,7 @@ def _bounded_gunzip(body: bytes, head_bytes: int, limits: CodecLimits) -> bytes:
     try:
         raw = d.decompress(body, head_bytes)
         hdr = _parse_header(raw)
-        _check_declared(hdr, limits)
+        _check_declared(hdr, limits, len(body))
         need = hdr["vox_offset"] + math.prod(hdr["shape"]) * hdr["bitpix"] // 8
         chunks = [raw]
         got = len(raw)
@@ -102,7 +108,7 @@ def decode_nifti(body: bytes, limits: CodecLimits, media_type: str) -> Decoded:
         raise InputError("not_gzip", "Content-Type application/gzip but the body is not gzip")
     raw = _bounded_gunzip(body, 540, limits) if gz else body
     hdr = _parse_header(raw[:540])
-    n_vox = _check_declared(hdr, limits)
+    n_vox = _check_declared(hdr, limits, len(body))
     need = hdr["vox_offset"] + n_vox * hdr["bitpix"] // 8
     if len(raw) < need:
         raise InputError("truncated", f"NIfTI data holds {len(raw)} bytes, header needs {need}")
