@@ -153,3 +153,9 @@ def test_listing_is_paginated():
     assert [p["patient_id"] for p in page["patients"]] == [f"P{i:04d}" for i in range(20, 25)]
     assert page["patients"][0] == {"patient_id": "P0020", "age_s": 2.0, "missing": []}
     assert c.patients(offset=5, limit=2) == ["P0005", "P0006"]
+
+
+def test_partial_keys_are_forgotten_like_full_ones():
+    c = VitalsCache(dedup_horizon=4)
+    c.apply_batch([_one("spo2", i, 95) for i in range(10)])
+    assert len(c.seen("P0001")) == 4 and c.apply_batch([_one("spo2", 2, 95)]) == (0, 1) and c.late == 1

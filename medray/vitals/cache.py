@@ -95,7 +95,8 @@ class VitalsCache:
                     p = self._admit(r.patient_id, now)
                 t = r.ts_epoch
                 vec = r.as_vector()
-                key = t if None not in vec else (t, tuple(i for i, x in enumerate(vec) if x is not None))
+                complete = None not in vec
+                key = t if complete else (t, tuple(i for i, x in enumerate(vec) if x is not None))
                 if key in p.seen:
                     dup += 1
                     continue
@@ -105,22 +106,31 @@ class VitalsCache:
                 p.seen.add(key)
                 order = p.seen_order
                 order.append(key)
-                newest = p.newest = t if t > p.newest else p.newest
-                while len(order) > horizon or _key_ts(order[0]) < newest - horizon_s:
-                    old = order.popleft()
-                    p.seen.discard(old)
-                    if _key_ts(old) > p.floor:
-                        p.floor = _key_ts(old)
+                newer = t > p.newest
+                if newer:
+                    p.newest = t
+                cutoff = p.newest - horizon_s
+                while len(order) > horizon or _key_ts(order[0]) < cutoff:
+                    gone = order.popleft()
+                    p.seen.discard(gone)
+                    gone_ts = _key_ts(gone)
+                    if gone_ts > p.floor:
+                        p.floor = gone_ts
                 applied += 1
                 p.heard_at = now
-                vals, changed = p.vals, False
-                for i, x in enumerate(vec):
-                    if x is not None and (vals[i] is None or t > vals[i][0]):
-                        vals[i] = (t, r)
-                        changed = True
-                if changed and None not in vals:
-                    p.latest = _merge(r, vals)
+                if complete and newer:  # the common medray v1 case: newest for every vital at once
+                    p.vals = [(t, r)] * _N
+                    p.latest = r
                     p.applied_at = now
+                else:
+                    vals, changed = p.vals, False
+                    for i, x in enumerate(vec):
+                        if x is not None and (vals[i] is None or t > vals[i][0]):
+                            vals[i] = (t, r)
+                            changed = True
+                    if changed and None not in vals:
+                        p.latest = _merge(r, vals)
+                        p.applied_at = now
                 w = p.window
                 if not w or t >= w[-1].ts_epoch:
                     w.append(r)
@@ -250,7 +260,8 @@ class VitalsCache:
         with self._lock:
             ages = sorted(now - p.latest.ts_epoch for p in self._patients.values() if p.latest is not None)
             out = {"patients": len(self._patients), "applied": self.applied, "duplicates": self.duplicates,
-                   "late": self.late, "evicted": self.evicted, "invalid": self.invalid, "invalid_by_reason": dict(self.invalid_by_reason)}
+                   "late": self.late, "evicted": self.evicted, "invalid": self.invalid,
+                   "invalid_by_reason": dict(self.invalid_by_reason)}
         out["age_s_max"] = ages[-1] if ages else None
         out["age_s_median"] = ages[len(ages) // 2] if ages else None
         return out

@@ -6,12 +6,12 @@ vitals consumer and serve may all import it without breaking the one-way data fl
 Ranges are *sensor plausibility* limits, not clinical normals: a value outside them is a device or transport
 fault, never a patient state worth conditioning a model on. Bounds are inclusive.
 
-| field       | unit (UCUM) | range        | code                      | why these limits                              |
-|-------------|-------------|--------------|---------------------------|-----------------------------------------------|
-| heart_rate  | /min        | 20 .. 250    | LOINC 8867-4              | below: asystole/lead-off artefact; above: beyond ward monitors |
-| spo2        | %           | 50 .. 100    | LOINC 59408-5, 2708-6     | oximeters are uncalibrated below ~70 %; >100 % is impossible |
-| temperature | Cel         | 25.0 .. 45.0 | LOINC 8310-5              | see below                                     |
-| mobility    | 1 (0..1)    | 0.0 .. 1.0   | medray ``mobility``       | share of the sampling window with movement (accelerometer) |
+| field       | unit (UCUM) | range        | code                  | why these limits                          |
+|-------------|-------------|--------------|-----------------------|-------------------------------------------|
+| heart_rate  | /min        | 20 .. 250    | LOINC 8867-4          | below: asystole/lead-off; above: beyond ward monitors |
+| spo2        | %           | 50 .. 100    | LOINC 59408-5, 2708-6 | uncalibrated below ~70 %; >100 % impossible |
+| temperature | Cel         | 25.0 .. 45.0 | LOINC 8310-5          | see below                                 |
+| mobility    | 1 (0..1)    | 0.0 .. 1.0   | medray ``mobility``   | share of the window with movement (accelerometer) |
 
 Temperature 25 °C .. 45 °C (ingest used to say 30, the stream 25): a patient whose monitor still streams a
 heart rate can be as cold as severe accidental hypothermia (Swiss stage III, 24-28 °C core, pulse present) and

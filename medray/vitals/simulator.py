@@ -174,5 +174,5 @@ def run_simulator(bootstrap: str, patients: int = 4, hz: float = 1.0, duration_s
     log.info("vitals-sim: sent %d readings for %d patients to %s in %.1fs", sent, patients, topic, elapsed)
     if realtime and behind > 1.0 / hz:
         log.warning("vitals-sim fell up to %.2fs behind its schedule (CPU-bound?)", behind)
-    return {"sent": sent, "messages": messages, "format": fmt, "patients": patients, "hz": hz, "topic": topic, "elapsed_s": elapsed,
-            "max_behind_schedule_s": behind if realtime else None}
+    return {"sent": sent, "messages": messages, "format": fmt, "patients": patients, "hz": hz, "topic": topic,
+            "elapsed_s": elapsed, "max_behind_schedule_s": behind if realtime else None}
