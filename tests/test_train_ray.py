@@ -54,5 +54,5 @@ def test_pixmed_trains_and_evaluates(ray_session, tmp_path):
     out = run_training(RunOptions(shards=shards, name="pix", storage=tmp_path, train=cfg))
     assert out.metrics["step"] == 2 and "g_adv" in out.metrics
     res = evaluate_checkpoint(out.checkpoint, shards, "test", tmp_path / "eval", n_grids=1)
-    assert list(res["methods"]) == ["pixmed"] and set(res["methods"]["pixmed"]) == {"psnr", "ssim"}
+    assert list(res["methods"]) == ["pixmed"] and set(res["methods"]["pixmed"]) == {"psnr", "psnr_fg", "ssim", "ssim_fg"}
     assert (tmp_path / "eval" / "grid_00.png").is_file()
