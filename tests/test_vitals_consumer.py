@@ -278,3 +278,19 @@ def test_consumer_process_killed_mid_stream_and_restarted_loses_nothing(kafka_bo
     assert by_child | by_restart >= produced                 # nothing lost
     assert by_restart >= produced - by_child                 # restart resumed at (or before) the committed offset
     assert cache.applied < len(produced)                     # ... and not from the beginning
+
+
+def test_service_lists_patients_a_page_at_a_time_and_serves_only_complete_readings():
+    from medray.serve.vitals_deployment import VitalsService
+    from medray.vitals.schema import VitalsReading
+
+    service = VitalsService.func_or_class.__new__(VitalsService.func_or_class)
+    service.cache = VitalsCache()
+    readings = list(generate_readings(patients=5, hz=1, count=5, seed=9))
+    service.cache.apply_batch(readings)
+    r = readings[0]
+    service.cache.apply_batch([VitalsReading("P0009", r.ts, r.ts_epoch, 80.0, None, None, None)])  # one vital only
+    page = service.patients(offset=2, limit=2)
+    assert (page["total"], [p["patient_id"] for p in page["patients"]]) == (6, ["P0003", "P0004"])
+    assert service.latest("P0001")["heart_rate"] == r.heart_rate and service.latest("P0009") is None
+    assert service.patients(offset=5, limit=10)["patients"][0]["missing"] == ["spo2", "temperature", "mobility"]
