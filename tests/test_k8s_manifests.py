@@ -232,7 +232,8 @@ def test_secrets_not_rendered_by_gpu_prod_are_documented():
     referenced = set(_secret_refs(list(objs)))
     created = {o["metadata"]["name"] for o in objs if o["kind"] == "Secret"}
     doc = (ROOT / "docs/deploy.md").read_text()
-    assert referenced - STRIMZI_SECRETS == {"medray-redis", "medray-api-token", "medray-salt", "medray-ray-token"}
+    assert referenced - STRIMZI_SECRETS == {"medray-redis", "medray-api-token", "medray-salt", "medray-ray-token",
+                                            "medray-dlq-hmac"}
     users = {o["metadata"]["name"] for o in objs if o["kind"] == "KafkaUser"}
     kafka = one(objs, "Kafka")["metadata"]["name"]
     assert referenced & STRIMZI_SECRETS <= users | {f"{kafka}-cluster-ca-cert"}, "Strimzi names them so"

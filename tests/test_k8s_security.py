@@ -168,23 +168,28 @@ def test_kafka_is_tls_and_scram_only_with_least_privilege_users(overlay):
 
 
 @pytest.mark.parametrize("overlay", sorted(PLATFORM))
-def test_serve_workers_get_kafka_credentials_as_files(overlay):
+def test_serve_consumer_uses_scram_over_tls_with_credentials_from_mounted_files(overlay):
+    from dataclasses import fields
+
+    from medray.vitals.security import KafkaSecurity
+
     objs = rendered(PLATFORM[overlay])
     kafka = one(objs, "Kafka")["metadata"]["name"]
-    for g in one(objs, "RayService")["spec"]["rayClusterConfig"]["workerGroupSpecs"]:
+    security = serve_config(objs)["applications"][0]["args"]["kafka_security"]
+    assert set(security) <= {f.name for f in fields(KafkaSecurity)}
+    assert security["sasl_mechanism"] == "SCRAM-SHA-512" and security["sasl_username"] == "medray-vitals-consumer"
+    assert one(objs, "KafkaUser", security["sasl_username"])
+    for g in one(objs, "RayService")["spec"]["rayClusterConfig"]["workerGroupSpecs"]:  # where VitalsService runs
         spec = g["template"]["spec"]
         c = spec["containers"][0]
-        env = {e["name"]: e.get("value") for e in c["env"]}
-        assert env["MEDRAY_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL" and env["MEDRAY_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
-        assert env["MEDRAY_KAFKA_USERNAME"] == "medray-vitals-consumer"
         mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
         volumes = {v["name"]: v for v in spec["volumes"]}
-        for var, secret, key in (("MEDRAY_KAFKA_PASSWORD_FILE", "medray-vitals-consumer", "password"),
-                                 ("MEDRAY_KAFKA_CA_FILE", f"{kafka}-cluster-ca-cert", "ca.crt")):
-            directory, name = env[var].rsplit("/", 1)
+        for field, secret, key in (("sasl_password_file", "medray-vitals-consumer", "password"),
+                                   ("ssl_cafile", f"{kafka}-cluster-ca-cert", "ca.crt")):
+            directory, name = security[field].rsplit("/", 1)
             vol = volumes[mounts[directory]]["secret"]
-            assert vol["secretName"] == secret and {"key": key, "path": name} in vol["items"], var
-        assert not any("valueFrom" in e and "medray-vitals-consumer" in str(e) for e in c["env"]), "password in env"
+            assert vol["secretName"] == secret and {"key": key, "path": name} in vol["items"], field
+        assert not any("medray-vitals-consumer" in str(e.get("valueFrom")) for e in c["env"]), "password in env"
 
 
 def _version(image: str) -> tuple[int, ...]:

@@ -38,6 +38,9 @@ class MedrayAppArgs(BaseModel):
     max_batch_size: int = Field(8, ge=1)
     batch_wait_timeout_s: float = Field(0.0, ge=0)
     torch_threads: Optional[int] = Field(None, ge=1)
+    kafka_security: Optional[dict[str, str]] = Field(
+        None, description="medray.vitals.security.KafkaSecurity fields for the vitals consumer (sasl_mechanism, "
+                          "sasl_username, sasl_password_file, ssl_cafile); the files must exist where it runs")
 
 
 DEPLOYMENTS = ("MedrayIngress", "Enhancer", "Synthesizer", "VitalsService")
@@ -74,7 +77,7 @@ def medray_app(args: MedrayAppArgs, deployments: Optional[dict[str, dict[str, An
         checkpoint=synth, allow_untrained=args.allow_untrained, max_batch_size=4,
         batch_wait_timeout_s=args.batch_wait_timeout_s, torch_threads=args.torch_threads)
     vitals = configured(VitalsService).bind(bootstrap=args.kafka_bootstrap, group_id=args.vitals_group,
-                                            topic=args.vitals_topic)
+                                            topic=args.vitals_topic, kafka_security=args.kafka_security)
     settings = IngressSettings(max_body_bytes=int(args.max_body_mb * 2**20), max_voxels=args.max_voxels,
                                max_vitals_age_s=args.max_vitals_age_s, max_augment_n=args.max_augment_n,
                                api_token_sha256=token_sha256_from_env())
