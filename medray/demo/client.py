@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-VITALS = ("heart_rate", "spo2", "temperature", "mobility")
+from medray.vitals.fields import VITALS_FIELDS as VITALS
 
 
 @dataclass
