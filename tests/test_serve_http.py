@@ -139,7 +139,7 @@ def test_alpha_follows_each_patients_vitals(app):
     assert abs(alphas["P-calm"] - alphas["P-fever"]) > 1e-4
     r = post(app, "/v1/enhance", png, "image/png", patient_id="P-nobody")
     assert r.headers["X-Medray-Vitals-Ts"] == "missing"
-    assert float(r.headers["X-Medray-Alpha"]) == pytest.approx(cfg.alpha_default)
+    assert float(r.headers["X-Medray-Alpha"]) == pytest.approx(model.cfg.alpha_default)
     r = post(app, "/v1/enhance", png, "image/png", patient_id="P-fever", alpha=0.25)
     assert float(r.headers["X-Medray-Alpha"]) == pytest.approx(0.25) and r.headers["X-Medray-Alpha-Source"] == "explicit"
 
