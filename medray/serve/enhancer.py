@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from ray import serve
 
-from medray.pipelines.enhance import EnhancePipeline, EnhanceRequest
+from medray.config import from_dict
+from medray.pipelines.enhance import EnhancePipeline, EnhanceRequest, InferenceOptions
 from medray.serve.model_loader import load_served_model
 
 
@@ -28,15 +29,27 @@ class EnhanceResult:
     alpha_source: str  # vitals | default | explicit | disabled
 
 
+def _replica_cpus() -> int:
+    """Torch threads = the CPUs Serve gave this replica (ray_actor_options.num_cpus), not the host's count:
+    more threads than granted CPUs only contend with the replica's neighbours."""
+    import ray
+
+    try:
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
+    except Exception:  # noqa: BLE001 - outside a Ray worker (unit tests): one thread per core is the default
+        return torch.get_num_threads()
+    return max(1, int(round(cpus)))
+
+
 @serve.deployment
 class Enhancer:
     def __init__(self, checkpoint: str | None = None, allow_untrained: bool = False, batching: bool = True,
                  max_batch_size: int = 8, batch_wait_timeout_s: float = 0.0, chunk_slices: int = 16,
-                 torch_threads: int | None = None):
-        if torch_threads:
-            torch.set_num_threads(torch_threads)
+                 torch_threads: int | None = None, inference: dict | None = None):
+        torch.set_num_threads(torch_threads or _replica_cpus())
         self.served = load_served_model(checkpoint, "sr", allow_untrained)
-        self.pipeline = EnhancePipeline(self.served.model, chunk_slices)
+        options = from_dict(InferenceOptions, dict(inference or {}), where="inference")
+        self.pipeline = EnhancePipeline(self.served.model, chunk_slices, options)
         self.batching = batching
         self._batched.set_max_batch_size(max_batch_size)
         self._batched.set_batch_wait_timeout_s(batch_wait_timeout_s)
@@ -45,7 +58,8 @@ class Enhancer:
         d = self.served.info()
         m = self.served.model
         d.update(scale=m.scale, in_channels=m.in_channels, alpha_max=m.alpha_max, alpha_default=m.alpha_default,
-                 batching=self.batching)
+                 batching=self.batching, torch_threads=torch.get_num_threads(),
+                 inference=vars(self.pipeline.options))
         return d
 
     def alpha_for(self, vitals: list[float] | None) -> dict:
