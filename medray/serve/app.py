@@ -26,6 +26,7 @@ from medray.serve.codecs import CodecLimits, codec_for, decode, encode
 from medray.serve.codecs.png import decode_label_png, encode_png_array
 from medray.serve.enhancer import EnhanceJob
 from medray.serve.errors import HTTPError, bad_params, not_found, to_http, unsupported
+from medray.serve.metrics import instrument, metrics_response
 
 log = logging.getLogger(__name__)
 VIEWER_HTML = (Path(__file__).parent / "viewer.html").read_text()
@@ -57,6 +58,7 @@ api = FastAPI(
                 "synthesis. Bodies by Content-Type: image/png, application/x-nifti, application/gzip "
                 "(NIfTI .nii.gz), application/dicom. Errors are JSON {error, detail}.",
 )
+instrument(api)  # request counts, latency and α for GET /metrics
 
 
 @api.exception_handler(HTTPError)
@@ -253,6 +255,10 @@ class MedrayIngress:
     async def healthz(self):
         stats = await _typed(self.vitals.stats.remote())
         return {"status": "ok", "vitals": stats}
+
+    @api.get("/metrics", summary="Prometheus metrics: requests, latency, α, vitals consumer lag/staleness/dead letters")
+    async def metrics(self):
+        return await metrics_response(self.vitals)
 
     @api.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def viewer(self):
