@@ -1,7 +1,6 @@
 """Issue 12: a scan reaches the model as the same array in training (ingest → shard) and in serving (the codec
 decode behind /v1/enhance). Real pydicom CT and MR files, and 256×256×k NIfTI volumes (no resampling in ingest)
 with a non-RAS affine so orientation counts too."""
-import io
 
 import nibabel as nib
 import numpy as np

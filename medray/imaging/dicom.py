@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_rescale
 
