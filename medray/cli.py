@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--name", required=True, help="run name; rerunning the same name+storage resumes")
     s.add_argument("--storage", type=Path, required=True, help="Ray Train storage_path")
     s.add_argument("--config", type=Path, help="YAML training config")
+    s.add_argument("--preset", choices=["paper", "fast"],
+                   help="named recipe (docs/models.md): paper = paper A's settings, fast = the CPU recipe of the "
+                        "shipped weights; --config and flags override it")
     s.add_argument("--num-workers", type=_positive)
     s.add_argument("--use-gpu", action="store_true")
     s.add_argument("--scale", type=int, choices=[2, 4])

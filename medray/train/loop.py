@@ -6,6 +6,11 @@ whole "val" slices (PSNR/SSIM all-reduced), update early stopping, and ``ray.tra
 checkpoint every ``checkpoint_every`` epochs, on a new best and on the last epoch. A restarted or rerun job
 resumes from ``ray.train.get_checkpoint()``: weights, optimizers, scalers, epoch, step count, early-stopping
 state and the loss history all come back, so the epoch count continues.
+
+Recipe pieces (TrainConfig): ``warmup_epochs`` of pixel loss before the GAN phase; with ``ema_decay`` > 0 an EMA of
+G (train/ema.py) is what validation, early stopping and the checkpoint's ``state_dict`` see (the raw weights travel
+as ``generator_raw`` for resuming); with ``lr_patience`` > 0 the learning rates drop on a val-PSNR plateau
+(train/schedule.py).
 """
 from __future__ import annotations
 
@@ -21,8 +26,10 @@ from medray import tasks
 from medray.config import to_dict
 from medray.data.batches import BatchSpec, EvalCollate, TrainCollate
 from medray.train.early_stop import EarlyStopping
+from medray.train.ema import EMA
 from medray.train.optimizers import build_optimizers
 from medray.train.options import TrainConfig, config_from_dict
+from medray.train.schedule import PlateauSchedule
 from medray.train.step import resolve_amp, unwrap
 from medray.train.validate import all_reduce_sum, validate
 
@@ -31,13 +38,19 @@ def _to(batch: dict, device) -> dict:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def _restore(ckpt, parts, opt_g, opt_d, amp) -> dict:
-    """Load a Ray checkpoint into the bare models/optimizers; returns the training state to continue from."""
+def _restore(ckpt, parts, opt_g, opt_d, amp, ema, sched) -> dict:
+    """Load a Ray checkpoint into the bare models/optimizers; returns the training state to continue from.
+    ``state_dict`` is the EMA when the run kept one (``generator_raw`` then holds the trained weights); a
+    checkpoint written without EMA seeds a new EMA from its weights."""
     from medray.models.checkpoint import load_checkpoint
 
     with ckpt.as_directory() as d:
         state = load_checkpoint(d)
-    unwrap(parts.G).load_state_dict(state["state_dict"])
+    unwrap(parts.G).load_state_dict(state.get("generator_raw", state["state_dict"]))
+    if ema is not None:
+        ema.module.load_state_dict(state["state_dict"])
+        ema.num_updates = int(state.get("ema_updates", 0))
+    sched.load_state_dict(state.get("lr_schedule"))
     opt_g.load_state_dict(state["optimizers"]["g"])
     if parts.D is not None:
         unwrap(parts.D).load_state_dict(state["discriminator"]["state_dict"])
@@ -46,16 +59,19 @@ def _restore(ckpt, parts, opt_g, opt_d, amp) -> dict:
     return state
 
 
-def _save(parts, opt_g, opt_d, amp, cfg: TrainConfig, *, epoch, step, metrics, early, history):
+def _save(parts, opt_g, opt_d, amp, cfg: TrainConfig, *, epoch, step, metrics, early, history, ema, sched):
     """Rank 0: write medray.pt into a temp dir and hand it to Ray (copied to storage by report)."""
     import ray.train
     from medray.models.checkpoint import save_checkpoint
 
     tmp = Path(tempfile.mkdtemp(prefix="medray-ckpt-"))
     has_d = parts.D is not None
+    export = ema.module if ema is not None else unwrap(parts.G)  # what eval/serve load
+    raw = {"generator_raw": unwrap(parts.G).state_dict(), "ema_updates": ema.num_updates} if ema is not None else {}
     save_checkpoint(
-        tmp, kind=parts.kind, config=parts.g_config, state_dict=unwrap(parts.G).state_dict(), metrics=metrics,
+        tmp, kind=parts.kind, config=parts.g_config, state_dict=export.state_dict(), metrics=metrics,
         extra={
+            **raw, "lr_schedule": sched.state_dict(),
             **({"discriminator": {"config": parts.d_config, "state_dict": unwrap(parts.D).state_dict()}} if has_d else {}),
             "optimizers": {"g": opt_g.state_dict(), **({"d": opt_d.state_dict()} if has_d else {})},
             "amp_scalers": amp.state_dict(),
@@ -83,9 +99,11 @@ def train_loop_per_worker(config: dict) -> None:
     opt_g, opt_d = build_optimizers(cfg, parts.G, parts.D)
     start_epoch, step, history = 0, 0, []
     early = EarlyStopping(cfg.patience, cfg.min_delta)
+    ema = EMA(parts.G, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    sched = PlateauSchedule([opt_g, opt_d], factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr)
     ckpt = ray.train.get_checkpoint()
     if ckpt is not None:
-        state = _restore(ckpt, parts, opt_g, opt_d, amp)
+        state = _restore(ckpt, parts, opt_g, opt_d, amp, ema, sched)
         start_epoch, step, history = state["epoch"] + 1, state["global_step"], list(state.get("history", []))
         early = EarlyStopping.from_state(state.get("early_stopping"), cfg.patience, cfg.min_delta)
     # prepare_model moves to the device in place (optimizer references stay valid) and wraps in DDP.
@@ -93,6 +111,8 @@ def train_loop_per_worker(config: dict) -> None:
     parts.G = ray.train.torch.prepare_model(parts.G, parallel_strategy_kwargs={"find_unused_parameters": True})
     if parts.D is not None:
         parts.D = ray.train.torch.prepare_model(parts.D)
+    if ema is not None:
+        ema.to(device)
     # optimizer state tensors were loaded on CPU; move them next to their (now moved) parameters
     for opt in (o for o in (opt_g, opt_d) if o is not None):
         for st in opt.state.values():
@@ -119,6 +139,8 @@ def train_loop_per_worker(config: dict) -> None:
         for batch in batches:
             batch = _to(batch, device)
             out = task.train_step(parts, opt_g, opt_d, batch, amp, adversarial)
+            if ema is not None:
+                ema.update(unwrap(parts.G))
             for k, v in out.items():
                 logs[k] += v
             n_img += batch["hr"].shape[0]
@@ -128,10 +150,12 @@ def train_loop_per_worker(config: dict) -> None:
                 break  # every rank reaches the same step count: equal shards, drop_last
         train_s = time.perf_counter() - t0
         total_img, = all_reduce_sum([float(n_img)])
-        val = validate(parts.G, val_shard.iter_torch_batches(batch_size=cfg.val_batch_size,
+        val = validate(ema.module if ema is not None else parts.G, val_shard.iter_torch_batches(batch_size=cfg.val_batch_size,
                                                             collate_fn=EvalCollate(cfg.n_channels, spec.scale)),
                        task=task, device=device, max_slices=val_cap, amp=amp)
         improved = early.update(val["val_psnr"], epoch)
+        lr_now = sched.lr
+        sched.step(val["val_psnr"])
         # ranks must agree on stopping (else DDP waits forever): any rank over budget stops all
         over_budget = cfg.time_budget_s is not None and all_reduce_sum(
             [float(time.perf_counter() - t_run > cfg.time_budget_s)])[0] > 0
@@ -140,18 +164,19 @@ def train_loop_per_worker(config: dict) -> None:
         metrics = {
             "epoch": epoch, "step": step, "adversarial": adversarial,
             **{k: v / max(n_steps, 1) for k, v in logs.items()}, **val,
-            "img_per_s": total_img / train_s if train_s > 0 else 0.0, "epoch_s": time.perf_counter() - t0,
+            "lr": lr_now, "img_per_s": total_img / train_s if train_s > 0 else 0.0, "epoch_s": time.perf_counter() - t0,
             "best_val_psnr": early.best, "best_epoch": early.best_epoch, "stopped_early": early.should_stop,
         }
         history.append({k: v for k, v in metrics.items() if isinstance(v, (int, float, bool))})
         checkpoint = None
         if rank == 0 and (improved or done or (epoch + 1) % cfg.checkpoint_every == 0):
             checkpoint = _save(parts, opt_g, opt_d, amp, cfg, epoch=epoch, step=step, early=early, history=history,
+                               ema=ema, sched=sched,
                                metrics={k: metrics[k] for k in ("epoch", "val_psnr", "val_ssim", "best_val_psnr")})
         if rank == 0:
             loss_txt = " ".join(f"{k}={metrics[k]:.4f}" for k in sorted(logs))
             print(f"[medray train] epoch {epoch} step {step} {loss_txt} val_psnr={val['val_psnr']:.2f} "
-                  f"val_ssim={val['val_ssim']:.4f} {metrics['img_per_s']:.1f} img/s"
+                  f"val_ssim={val['val_ssim']:.4f} lr={lr_now:.2e} {metrics['img_per_s']:.1f} img/s"
                   f"{' (new best, checkpoint)' if improved else ''}", flush=True)
         ray.train.report(metrics, checkpoint=checkpoint)
         if checkpoint is not None:

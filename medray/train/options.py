@@ -37,7 +37,14 @@ class TrainConfig:
     beta2: float = 0.999
     patience: int = 20  # epochs without a new best val PSNR before stopping (0 = never stop early)
     min_delta: float = 0.0  # dB a new best must beat the old one by
-    warmup_epochs: int = 0  # pixel-loss-only epochs before the adversarial term (0 = paper behaviour)
+    warmup_epochs: int = 0  # phase 1: pixel-loss-only epochs before the adversarial term (0 = paper behaviour)
+    # EMA of G's weights: validated, early-stopped on and exported (0 = off: the raw weights, as before)
+    ema_decay: float = 0.0
+    # reduce-on-plateau of val PSNR for G and D (paper A's adaptive learning rate): lr *= lr_factor after
+    # lr_patience epochs without a new best; 0 = a constant lr
+    lr_patience: int = 0
+    lr_factor: float = 0.5
+    min_lr: float = 1e-6
     amp: str = "auto"
     seed: int = 0
     checkpoint_every: int = 5  # epochs; a new best and the last epoch are always checkpointed
@@ -71,7 +78,7 @@ class TrainConfig:
         for name in ("patch", "batch_size", "max_epochs", "val_max_slices", "val_batch_size", "num_workers",
                      "checkpoint_every"):
             check_range(name, getattr(self, name), 1)
-        for name in ("patience", "warmup_epochs", "max_failures"):
+        for name in ("patience", "warmup_epochs", "max_failures", "lr_patience"):
             check_range(name, getattr(self, name), 0)
         if self.max_steps is not None:
             check_range("max_steps", self.max_steps, 1)
@@ -80,6 +87,11 @@ class TrainConfig:
         check_range("lr", self.lr, 0, 1)
         check_range("beta1", self.beta1, 0, 1)
         check_range("beta2", self.beta2, 0, 1)
+        check_range("ema_decay", self.ema_decay, 0, 1)
+        if self.ema_decay >= 1:
+            raise ConfigError(f"ema_decay={self.ema_decay} must be below 1 (0 = off, e.g. 0.999)")
+        check_range("lr_factor", self.lr_factor, 0, 1)
+        check_range("min_lr", self.min_lr, 0, 1)
         check_patch(self.patch, task.data_scale(self) or 1, SIZE)
         if self.batch_size % self.num_workers:
             raise ConfigError(f"batch_size={self.batch_size} must be a multiple of num_workers={self.num_workers}")
@@ -107,9 +119,14 @@ class RunOptions:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-def config_from_sources(yaml_path: Path | None = None, overrides: dict | None = None) -> TrainConfig:
-    """YAML file (if any) then explicit overrides (CLI flags that were given), validated together."""
-    data = load_yaml(yaml_path) if yaml_path is not None else {}
+def config_from_sources(yaml_path: Path | None = None, overrides: dict | None = None,
+                        preset: str | None = None) -> TrainConfig:
+    """A named recipe (``--preset``, medray.train.presets), then the YAML file (if any), then explicit overrides
+    (CLI flags that were given), validated together."""
+    from medray.train.presets import merge, preset as recipe
+
+    data = recipe(preset).overrides() if preset is not None else {}
+    data = merge(data, load_yaml(yaml_path) if yaml_path is not None else {})
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return from_dict(TrainConfig, data, where=str(yaml_path) if yaml_path else "train config")
 

@@ -102,8 +102,10 @@ def plot_curves(history: list[dict], out: Path) -> Path | None:
 def run_training(opts: RunOptions) -> TrainOutcome:
     from medray.models.checkpoint import load_checkpoint
 
-    trainer = build_trainer(opts)
-    result = trainer.fit()
+    from medray.train.progress import ConsoleProgress
+
+    with ConsoleProgress.for_config(opts.name, opts.train) as progress:  # a line per report on the driver console
+        result = build_trainer(opts, callbacks=[progress.callback]).fit()
     if result.error is not None:
         raise result.error
     run_dir = Path(result.path)
@@ -126,7 +128,7 @@ def train_from_cli(args) -> int:
         "scale": args.scale, "patch": args.patch, "max_epochs": args.max_epochs, "max_steps": args.max_steps,
         "batch_size": args.batch_size, "time_budget_s": getattr(args, "time_budget", None),
     }
-    cfg = config_from_sources(args.config, overrides)
+    cfg = config_from_sources(args.config, overrides, preset=getattr(args, "preset", None))
     if getattr(args, "perceptual", None):
         cfg = cfg.replace(loss={**cfg.loss, "perceptual": args.perceptual})
     opts = RunOptions(shards=args.shards, name=args.name, storage=args.storage, train=cfg)
