@@ -53,7 +53,7 @@ def serving_app(work: Path, max_voxels: int):
     cfg = SRGeneratorConfig(in_channels=1, scale=2, width=8, depth=1)
     ckpt = save_checkpoint(work / "iotgan.pt", kind="iotgan", config=cfg, state_dict=build_generator(cfg).state_dict())
     with serving_stack(checkpoint=ckpt, port=free_port(), host="127.0.0.1",
-                       args={"max_body_mb": 4.0, "max_voxels": max_voxels, "vitals_group": "fuzz"},
+                       args={"max_body_mb": 4.0, "max_voxels": max_voxels, "vitals_group": "fuzz", "insecure_dev": True},
                        deployments={"Enhancer": {"num_replicas": 1, "autoscaling_config": None}}) as stack:
         yield stack.url
 

@@ -49,6 +49,7 @@ def medray_cluster(extra_apps: dict[str, dict] | None = None, args: dict | None 
     from medray.serve.stack import serving_stack
 
     ray_init = dict(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    args = {"insecure_dev": True, **(args or {})}  # a local benchmark: no token, loopback only
     with serving_stack(port=free_port(), host="127.0.0.1", args=args, deployments=deployments,
                        extra_apps=extra_apps, ray_init=ray_init) as stack:
         yield stack.url, stack.config

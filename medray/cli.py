@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--config", type=Path, default=None,
                    help="Serve config (default: the package's medray/serve/medray.yaml)")
+    s.add_argument("--insecure-dev", action="store_true",
+                   help="DEVELOPMENT ONLY: start without MEDRAY_API_TOKEN, listening on 127.0.0.1 only "
+                        "(without a token and without this flag, serve refuses to start)")
     return p
 
 

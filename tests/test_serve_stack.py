@@ -23,19 +23,34 @@ def test_cli_serve_flags():
     from medray.cli import build_parser
 
     a = build_parser().parse_args(["serve", "--synth-checkpoint", "s.pt", "--kafka", "h:1", "--port", "8100"])
-    assert (str(a.synth_checkpoint), a.kafka, a.port, a.config) == ("s.pt", "h:1", 8100, None)
+    assert (str(a.synth_checkpoint), a.kafka, a.port, a.config, a.insecure_dev) == ("s.pt", "h:1", 8100, None, False)
+    assert build_parser().parse_args(["serve", "--insecure-dev"]).insecure_dev
+
+
+def test_shipped_config_bounds_queues_and_memory():
+    deps = {d["name"]: d for d in load_serve_config()["applications"][0]["deployments"]}
+    for name in ("MedrayIngress", "Enhancer", "Synthesizer"):
+        assert deps[name]["max_queued_requests"] > 0, name
+        assert deps[name]["ray_actor_options"]["memory"] >= 2**30, name
+    assert deps["MedrayIngress"]["backpressure_config"]["retry_after_s"] > 0
+
+
+DEV = {"allow_untrained": True, "insecure_dev": True}
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"args": {"allow_untrained": True, "typo_key": 1}}, "typo_key"),
+    ({"args": {**DEV, "typo_key": 1}}, "typo_key"),
     ({"checkpoint": "/nonexistent/x.pt"}, "does not exist"),
-    ({"args": {"allow_untrained": True}, "deployments": {"Enhancr": {"num_replicas": 1}}}, "Enhancr"),
-    ({"args": {"allow_untrained": True}, "extra_apps": {"a/b": {}}}, "a/b"),
+    ({"args": DEV, "deployments": {"Enhancr": {"num_replicas": 1}}}, "Enhancr"),
+    ({"args": DEV, "extra_apps": {"a/b": {}}}, "a/b"),
+    ({"args": {"allow_untrained": True}}, "MEDRAY_API_TOKEN is not set"),  # no token, no service
+    ({"args": DEV, "host": "0.0.0.0"}, "loopback only"),  # no token: never on every interface
 ])
 def test_bad_settings_start_nothing(monkeypatch, kwargs, match):
     started = []
     monkeypatch.setattr("medray.vitals.broker.start_broker", lambda **kw: started.append(kw))
     monkeypatch.delenv("MEDRAY_CHECKPOINT", raising=False)
+    monkeypatch.delenv("MEDRAY_API_TOKEN", raising=False)
     with pytest.raises(ConfigError, match=match):
         with serving_stack(**kwargs):
             pass
@@ -43,7 +58,7 @@ def test_bad_settings_start_nothing(monkeypatch, kwargs, match):
 
 
 @pytest.mark.slow  # one Serve deployment: ~1-2 min on 2 cores
-def test_stack_serves_and_stops_every_pid_it_started():
+def test_stack_serves_and_stops_every_pid_it_started(monkeypatch):
     from ray import serve
 
     from medray.ports import free_port
@@ -52,10 +67,14 @@ def test_stack_serves_and_stops_every_pid_it_started():
     deployments = {"MedrayIngress": small, "Synthesizer": small, "VitalsService": small,
                    "Enhancer": {**small, "num_replicas": 2, "autoscaling_config": None}}
     ray_init = dict(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    with serving_stack(port=free_port(), host="127.0.0.1", deployments=deployments, ray_init=ray_init,
-                       args={"allow_untrained": True, "vitals_group": "stack-test"}) as st:
+    monkeypatch.delenv("MEDRAY_API_TOKEN", raising=False)
+    with serving_stack(port=free_port(), deployments=deployments, ray_init=ray_init,
+                       args={**DEV, "vitals_group": "stack-test"}) as st:
+        assert st.config["http_options"]["host"] == "127.0.0.1"  # insecure-dev: loopback, not the YAML's 0.0.0.0
         r = requests.get(f"{st.url}/healthz", timeout=60)
         assert r.status_code == 200 and r.json()["status"] == "ok"
+        # no token needed from loopback: the client address reaches the ingress through Serve's proxy
+        assert requests.get(f"{st.url}/v1/models", timeout=60).status_code == 200
         enh = serve.status().applications["medray"].deployments["Enhancer"].replica_states
         assert sum(n for s, n in enh.items() if str(getattr(s, "value", s)) == "RUNNING") == 2  # YAML options applied
         assert len(st.pids["broker"]) == 1 and st.bootstrap.startswith("127.0.0.1:")

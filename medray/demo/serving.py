@@ -41,6 +41,7 @@ def start_serving(out: Path, sr, cgan, st) -> Serving:
         synth = (cgan.best_checkpoint or cgan.checkpoint) if cgan is not None else None
         stack = serving._stack.enter_context(serving_stack(
             checkpoint=sr.best_checkpoint or sr.checkpoint, synth_checkpoint=synth, port=free_port(),
+            host="127.0.0.1", args={"insecure_dev": True},  # a local demo: no token, loopback only
             broker_log=out / "logs" / "broker.log"))
         serving.url, serving.bootstrap = stack.url, stack.bootstrap
         # the simulator streams for longer than any demo needs; stop_serving ends it by PID

@@ -14,7 +14,8 @@ def _interrupt(*_) -> None:
 def serve_from_cli(args) -> int:
     try:
         with serving_stack(args.config, checkpoint=args.checkpoint, synth_checkpoint=args.synth_checkpoint,
-                           kafka=args.kafka, port=args.port, ray_init={"namespace": "serve"}) as stack:
+                           kafka=args.kafka, port=args.port, ray_init={"namespace": "serve"},
+                           args={"insecure_dev": True} if args.insecure_dev else None) as stack:
             # SIGTERM (docker stop, kill) stops as cleanly as Ctrl-C; set after ray.init, which installs its own.
             signal.signal(signal.SIGTERM, _interrupt)
             url = stack.url
