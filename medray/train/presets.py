@@ -47,16 +47,22 @@ PRESETS: dict[str, Recipe] = {
     "paper": Recipe(patch=256, batch_size=32, max_epochs=500, lr=2e-4, patience=20, warmup_epochs=0, ema_decay=0.0,
                     lr_patience=10, lr_factor=0.5, w_adv=1e-3),
     # the CPU recipe of the shipped weights (medray/weights/*.PROVENANCE.json records each run's exact config)
-    "fast": Recipe(patch=64, batch_size=16, max_epochs=100_000, lr=2e-4, patience=40, warmup_epochs=60,
+    "fast": Recipe(patch=64, batch_size=16, max_epochs=100_000, lr=2e-4, patience=40, warmup_epochs=20,
                    ema_decay=0.999, lr_patience=8, lr_factor=0.5, w_adv=1e-3, num_workers=1, n_channels=1,
                    channels_as_samples=True, val_max_slices=32, perceptual="none"),
 }
 
 
-def preset(name: str) -> Recipe:
-    if name not in PRESETS:
-        raise ConfigError(f"preset={name!r} is not a recipe; valid: {sorted(PRESETS)}")
-    return PRESETS[name]
+def preset(name: str, kind: str | None = None):
+    """The recipe ``name`` of model ``kind``: a kind with its own presets (tasks: PixMed's) uses those."""
+    table = PRESETS
+    if kind is not None:
+        from medray import tasks
+
+        table = tasks.get(kind).presets or PRESETS
+    if name not in table:
+        raise ConfigError(f"preset={name!r} is not a recipe; valid: {sorted(table)}")
+    return table[name]
 
 
 def merge(base: dict, over: dict) -> dict:
