@@ -14,22 +14,35 @@ from typing import Literal
 import pydicom
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from ray import serve
 from ray.exceptions import ActorUnavailableError, RayActorError
 
 from medray.config import InputError, check_range
 from medray.serve import augment_zip
-from medray.serve.auth import check_bearer
+from medray.serve.auth import check_bearer, require_token_or_insecure_dev
 from medray.serve.body import read_limited
 from medray.serve.codecs import CodecLimits, codec_for, decode, encode
 from medray.serve.codecs.png import decode_label_png, encode_png_array
 from medray.serve.enhancer import EnhanceJob
-from medray.serve.errors import HTTPError, bad_params, not_found, to_http, unsupported
+from medray.serve.errors import HTTPError, bad_params, is_oom, not_found, to_http, unsupported
+from medray.serve.middleware import Hardening
 from medray.serve.metrics import instrument, metrics_response
 
 log = logging.getLogger(__name__)
-VIEWER_HTML = (Path(__file__).parent / "viewer.html").read_text()
+_HERE = Path(__file__).parent
+VIEWER_HTML = (_HERE / "viewer.html").read_text()
+VIEWER_JS = (_HERE / "viewer.js").read_text()
+VIEWER_CSS = (_HERE / "viewer.css").read_text()
+# The viewer loads only its own script and stylesheet (no inline code), talks only to this origin, shows the
+# images it fetched as blob: URLs, and may not be framed (clickjacking of the token field).
+VIEWER_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+                               "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
+                               "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+}
 _PATIENT_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _EXT = {"image/png": "png", "application/dicom": "dcm", "application/x-nifti": "nii", "application/gzip": "nii.gz"}
 
@@ -40,15 +53,22 @@ class IngressSettings:
     max_voxels: int = 2**24
     max_vitals_age_s: float = 120.0  # older readings count as missing (α falls back to the model default)
     max_augment_n: int = 16
+    max_side: int = 4096  # per in-plane side, from the header (CodecLimits.max_side)
     api_token_sha256: str | None = None
+    insecure_dev: bool = False  # no token: loopback clients only (medray serve --insecure-dev, the demo)
+    request_timeout_s: float = 60.0  # whole request, in the ingress → 504 {"error": "timeout"}
+    max_concurrent_decodes: int = 4  # decodes at once per ingress replica (each may hold ~0.5 GiB)
 
     def __post_init__(self):
         check_range("max_vitals_age_s", self.max_vitals_age_s, 0.0, None)
         check_range("max_augment_n", self.max_augment_n, 1, 256)
+        check_range("request_timeout_s", self.request_timeout_s, 0.1, None)
+        check_range("max_concurrent_decodes", self.max_concurrent_decodes, 1, 256)
+        require_token_or_insecure_dev(self.api_token_sha256, self.insecure_dev)
 
     @property
     def limits(self) -> CodecLimits:
-        return CodecLimits(self.max_body_bytes, self.max_voxels)
+        return CodecLimits(self.max_body_bytes, self.max_voxels, self.max_side)
 
 
 api = FastAPI(
@@ -57,13 +77,25 @@ api = FastAPI(
     description="Super-resolution of medical scans conditioned on live IoT vitals, and mask-conditioned "
                 "synthesis. Bodies by Content-Type: image/png, application/x-nifti, application/gzip "
                 "(NIfTI .nii.gz), application/dicom. Errors are JSON {error, detail}.",
+    docs_url=None, redoc_url=None, openapi_url=None,  # served below, behind the bearer token
 )
+
+
+def _request_timeout_s() -> float | None:
+    """The serving replica's deadline (the app object is a copy Serve made; the settings live on the replica)."""
+    try:
+        return serve.get_replica_context().servable_object.settings.request_timeout_s
+    except Exception:  # noqa: BLE001 - not inside a replica (or before its __init__): no deadline
+        return None
+
+
+api.add_middleware(Hardening, timeout_s=_request_timeout_s)
 instrument(api)  # request counts, latency and α for GET /metrics
 
 
 @api.exception_handler(HTTPError)
 async def _http_error(_request: Request, exc: HTTPError) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status)
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers or None)
 
 
 @api.exception_handler(RequestValidationError)
@@ -75,12 +107,13 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
 
 async def _retrying(call, attempts: int = 4):
     """Model calls are idempotent: when the replica serving one dies mid-request (crash, scale-down, chaos
-    drill), send it again; the handle routes it to a live replica."""
+    drill), send it again; the handle routes it to a live replica. Not after an out-of-memory kill: the same
+    request would take the next replica down too (it answers 503 instead, through ``to_http``)."""
     for i in range(attempts):
         try:
             return await call()
-        except (RayActorError, ActorUnavailableError):
-            if i == attempts - 1:
+        except (RayActorError, ActorUnavailableError) as e:
+            if i == attempts - 1 or is_oom(e):
                 raise
             await asyncio.sleep(0.05 * (i + 1))
 
@@ -114,14 +147,31 @@ class MedrayIngress:
         pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
         pydicom.config.settings.writing_validation_mode = pydicom.config.IGNORE
         self._enhancer_info: dict | None = None
+        self._decode_slots = asyncio.Semaphore(self.settings.max_concurrent_decodes)
 
     def _auth(self, request: Request) -> None:
-        check_bearer(request.headers.get("authorization"), self.settings.api_token_sha256)
+        check_bearer(request.headers.get("authorization"), self.settings.api_token_sha256,
+                     insecure_dev=self.settings.insecure_dev, client_host=request.client and request.client.host)
 
     async def _model_info(self) -> dict:
         if self._enhancer_info is None:
-            self._enhancer_info = await _retrying(lambda: self.enhancer.info.remote())
+            self._enhancer_info = await _typed(_retrying(lambda: self.enhancer.info.remote()))
         return self._enhancer_info
+
+    async def _decode(self, fn, *args):
+        """``fn(*args)`` in a thread, at most ``max_concurrent_decodes`` at once; waiting for a slot is bounded
+        by the request deadline. The slot is freed when the thread ends, not when a timed-out request stops
+        waiting for it, so the bound holds for the memory actually in use."""
+        await self._decode_slots.acquire()
+        task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+
+        def done(t):
+            self._decode_slots.release()
+            if not t.cancelled():
+                t.exception()  # retrieved, so an abandoned failure is not reported as never retrieved
+
+        task.add_done_callback(done)
+        return await _typed(asyncio.shield(task))
 
     async def _latest_vitals(self, patient_id: str | None) -> dict | None:
         """Latest reading if it is fresh enough, else None (→ the model's default α)."""
@@ -161,7 +211,7 @@ class MedrayIngress:
             raise bad_params(f"scale={scale} is not served; valid scales are [{info['scale']}]")
         if alpha is not None and not 0.0 <= alpha <= info["alpha_max"]:
             raise bad_params(f"alpha={alpha} is out of range [0, {info['alpha_max']}]")
-        dec = await _typed(asyncio.to_thread(decode, media, body, self.settings.limits))
+        dec = await self._decode(decode, media, body, self.settings.limits)
         vit = await self._latest_vitals(patient_id)
         vitals = None if vit is None else [vit["heart_rate"], vit["spo2"], vit["temperature"], vit["mobility"]]
         job = EnhanceJob(dec.slices, vitals, alpha)
@@ -181,7 +231,7 @@ class MedrayIngress:
     async def render(self, request: Request, slice: int | None = Query(None, ge=0, description="default: middle")):
         self._auth(request)
         media, body = await self._body(request)
-        dec = await _typed(asyncio.to_thread(decode, media, body, self.settings.limits))
+        dec = await self._decode(decode, media, body, self.settings.limits)
         n = dec.slices.shape[0]
         i = n // 2 if slice is None else slice
         if i >= n:
@@ -200,7 +250,7 @@ class MedrayIngress:
             raise bad_params(f"n={n} is out of range [1, {self.settings.max_augment_n}]")
         media, body = await self._body(request)
         if mode == "classic":
-            dec = await _typed(asyncio.to_thread(decode, media, body, self.settings.limits))
+            dec = await self._decode(decode, media, body, self.settings.limits)
             img = dec.slices[dec.slices.shape[0] // 2, 0]
             bits = 8 if dec.fmt == "png" and dec.meta["bits"] == 8 else 16
             variants = await asyncio.to_thread(augment_zip.classic_variants, img, n, seed)
@@ -209,10 +259,10 @@ class MedrayIngress:
         else:
             if media != "image/png":
                 raise unsupported(f"mode=synthesize takes a label-map PNG (image/png), got {media!r}")
-            info = await self.synthesizer.info.remote()
+            info = await _typed(_retrying(lambda: self.synthesizer.info.remote()))
             if info is None:
                 raise HTTPError(503, "not_configured", "no cGAN checkpoint is configured (synth_checkpoint)")
-            labels = await _typed(asyncio.to_thread(decode_label_png, body, self.settings.limits))
+            labels = await self._decode(decode_label_png, body, self.settings.limits)
             masks = await asyncio.to_thread(augment_zip.mask_variants, labels, n, seed)
             images = await _typed(asyncio.gather(*[_retrying(lambda m=m: self.synthesizer.synthesize.remote(m))
                                                    for m in masks]))
@@ -248,8 +298,21 @@ class MedrayIngress:
     async def models(self, request: Request):
         self._auth(request)
         out = {"enhancer": await self._model_info()}
-        out["synthesizer"] = await self.synthesizer.info.remote()
+        out["synthesizer"] = await _typed(_retrying(lambda: self.synthesizer.info.remote()))
         return out
+
+    @api.get("/openapi.json", include_in_schema=False)
+    async def openapi(self, request: Request):
+        self._auth(request)
+        return JSONResponse(request.app.openapi())
+
+    @api.get("/docs", include_in_schema=False)
+    async def docs(self, request: Request):
+        """Swagger UI with the schema embedded (``spec``), since the browser's own fetch of /openapi.json
+        would carry no token."""
+        self._auth(request)
+        return get_swagger_ui_html(openapi_url="", title="medray API",
+                                   swagger_ui_parameters={"spec": request.app.openapi()})
 
     @api.get("/healthz", summary="Liveness and the vitals consumer's counters")
     async def healthz(self):
@@ -262,4 +325,12 @@ class MedrayIngress:
 
     @api.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def viewer(self):
-        return HTMLResponse(VIEWER_HTML)
+        return HTMLResponse(VIEWER_HTML, headers=VIEWER_HEADERS)
+
+    @api.get("/viewer.js", include_in_schema=False)
+    async def viewer_js(self):
+        return Response(VIEWER_JS, media_type="text/javascript", headers=VIEWER_HEADERS)
+
+    @api.get("/viewer.css", include_in_schema=False)
+    async def viewer_css(self):
+        return Response(VIEWER_CSS, media_type="text/css", headers=VIEWER_HEADERS)

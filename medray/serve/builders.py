@@ -32,12 +32,17 @@ class MedrayAppArgs(BaseModel):
     vitals_group: str = "medray-serve"
     max_body_mb: float = Field(64.0, gt=0)
     max_voxels: int = Field(2**24, gt=0)
+    max_side: int = Field(4096, gt=0, description="per in-plane side, from the header, before decoding")
     max_vitals_age_s: float = Field(120.0, ge=0)
     max_augment_n: int = Field(16, ge=1, le=256)
     batching: bool = Field(True, description="@serve.batch in the enhancer (off only for the benchmark)")
     max_batch_size: int = Field(8, ge=1)
     batch_wait_timeout_s: float = Field(0.0, ge=0)
     torch_threads: Optional[int] = Field(None, ge=1)
+    insecure_dev: bool = Field(False, description="DEVELOPMENT ONLY: start without MEDRAY_API_TOKEN; the stack binds "
+                                                  "to 127.0.0.1 and the ingress answers loopback clients only")
+    request_timeout_s: float = Field(60.0, gt=0, description="whole request in the ingress → 504 timeout")
+    max_concurrent_decodes: int = Field(4, ge=1, le=256, description="decodes at once per ingress replica")
     kafka_security: Optional[dict[str, str]] = Field(
         None, description="medray.vitals.security.KafkaSecurity fields for the vitals consumer (sasl_mechanism, "
                           "sasl_username, sasl_password_file, ssl_cafile); the files must exist where it runs")
@@ -80,6 +85,8 @@ def medray_app(args: MedrayAppArgs, deployments: Optional[dict[str, dict[str, An
                                             topic=args.vitals_topic, kafka_security=args.kafka_security)
     settings = IngressSettings(max_body_bytes=int(args.max_body_mb * 2**20), max_voxels=args.max_voxels,
                                max_vitals_age_s=args.max_vitals_age_s, max_augment_n=args.max_augment_n,
-                               api_token_sha256=token_sha256_from_env())
+                               max_side=args.max_side, api_token_sha256=token_sha256_from_env(),
+                               insecure_dev=args.insecure_dev, request_timeout_s=args.request_timeout_s,
+                               max_concurrent_decodes=args.max_concurrent_decodes)
     return configured(MedrayIngress).bind(enhancer=enhancer, vitals=vitals, synthesizer=synthesizer,
                                           settings=settings.__dict__)

@@ -92,6 +92,17 @@ def deployment_options(app: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _loopback_only(cfg: dict[str, Any], host: str | None) -> None:
+    """An insecure-dev service (no token) listens on loopback only: the config's host (0.0.0.0 in the shipped
+    YAML) is replaced; an explicit non-loopback ``host`` is refused."""
+    from medray.serve.auth import LOOPBACK_HOST, is_loopback
+
+    if host is not None and not is_loopback(host):
+        raise ConfigError(f"host {host!r} with insecure_dev: an unauthenticated service binds to loopback only "
+                          f"({LOOPBACK_HOST}); set MEDRAY_API_TOKEN to listen on {host}")
+    cfg["http_options"]["host"] = host or LOOPBACK_HOST
+
+
 def _check_bootstrap(bootstrap: str) -> str:
     host, _, port = str(bootstrap).rpartition(":")
     if not host or not port.isdigit():
@@ -103,6 +114,7 @@ def _app_args(cfg: dict[str, Any], overrides: dict[str, Any] | None = None):
     """The typed args (unknown keys and bad values refused by name), checkpoints checked before anything starts."""
     from pydantic import ValidationError
 
+    from medray.serve.auth import require_token_or_insecure_dev, token_sha256_from_env
     from medray.serve.builders import MedrayAppArgs
     from medray.serve.model_loader import check_checkpoint_setting
 
@@ -115,6 +127,7 @@ def _app_args(cfg: dict[str, Any], overrides: dict[str, Any] | None = None):
     synth = args.synth_checkpoint or os.environ.get("MEDRAY_SYNTH_CHECKPOINT")
     if synth:
         check_checkpoint_setting(synth, False, "synth")
+    require_token_or_insecure_dev(token_sha256_from_env(), args.insecure_dev)
     return args
 
 
@@ -212,7 +225,8 @@ def serving_stack(config: str | Path | None = None, *, checkpoint: str | Path | 
     for name in extra_apps or {}:
         if not name or not name.replace("-", "").replace("_", "").isalnum() or name == app_cfg["name"]:
             raise ConfigError(f"extra app name {name!r}: letters, digits, - and _, not {app_cfg['name']!r}")
-    _app_args(cfg)  # refuse bad args / a missing checkpoint before starting anything
+    if _app_args(cfg).insecure_dev:  # refuse bad args / a missing checkpoint / no token before starting anything
+        _loopback_only(cfg, host)
     unknown = sorted(set(deployment_options(app_cfg)) - set(DEPLOYMENTS))
     if unknown:
         raise ConfigError(f"unknown deployment(s) {unknown}; valid ones are {list(DEPLOYMENTS)}")
