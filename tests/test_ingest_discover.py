@@ -23,7 +23,11 @@ def test_grouping_rules(tmp_path):
     part = tmp_path / "P2"
     part.mkdir()
     for role in ("t1", "seg"):
-        _nii(part / f"P2_{role}.nii.gz")
+        _nii(part / f"P2_{role}.nii.gz")  # one contrast + its label map: a 1-channel unit
+    three = tmp_path / "P3"
+    three.mkdir()
+    for role in ("t1", "t2", "seg"):
+        _nii(three / f"P3_{role}.nii.gz")  # two of four contrasts: refused
     _nii(tmp_path / "lonely_t1.nii")  # one BraTS-like name alone is just a volume
     series = generate_uid()
     (tmp_path / "ser").mkdir()
@@ -37,15 +41,19 @@ def test_grouping_rules(tmp_path):
 
     d = discover([tmp_path], salt="s")
     kinds = sorted(u["kind"] for u in d.units)
-    assert kinds == ["brats", "dicom", "nifti"]
-    brats = next(u for u in d.units if u["kind"] == "brats")
+    assert kinds == ["brats", "brats", "dicom", "nifti"]
+    brats, single = sorted((u for u in d.units if u["kind"] == "brats"), key=lambda u: len(u["paths"]), reverse=True)
     assert set(brats["paths"]) == {"t1", "t1ce", "t2", "flair", "seg"}
+    assert brats["channels"] == ["t1", "t1ce", "t2", "flair"]
+    assert set(single["paths"]) == {"t1", "seg"} and single["channels"] == ["t1"]
+    assert single["patient_id"] == pseudonym("s", "patient", "P2")
     assert brats["patient_id"] == pseudonym("s", "patient", "P1")
     dicom = next(u for u in d.units if u["kind"] == "dicom")
     assert len(dicom["paths"]) == 3 and dicom["modality"] == "CT"
     assert dicom["patient_id"] == pseudonym("s", "patient", "1CT1")
     assert sorted((r.reason, r.path.rsplit("/", 1)[-1]) for r in d.rejects) == [
-        ("duplicate", "IM0_copy.dcm"), ("incomplete_brats", "P2_seg.nii.gz"), ("incomplete_brats", "P2_t1.nii.gz")]
+        ("duplicate", "IM0_copy.dcm"), ("incomplete_brats", "P3_seg.nii.gz"), ("incomplete_brats", "P3_t1.nii.gz"),
+        ("incomplete_brats", "P3_t2.nii.gz")]
     assert d.n_ignored == 1
     assert "1CT1" not in repr(d.units) and series not in repr(d.units)  # units carry pseudonyms only
 

@@ -5,7 +5,9 @@ Rules, applied to every regular file under the given paths (symlinks followed; s
 * volume formats nibabel reads (``.nii``, ``.nii.gz``, ``.hdr``, ``.mnc``, ``.mgh``, ``.mgz``, ``.par``, ``.head``;
   ``.img``/``.rec``/``.brik`` are the data halves of those pairs and not listed twice) → one NIfTI unit each;
 * BraTS folders: files ``<P>_{t1,t1ce,t2,flair,seg}.nii[.gz]`` sharing a prefix ``P`` in one folder → one
-  4-channel unit with mask (seg optional); a group with some but not all four modalities is refused;
+  4-channel unit with mask (seg optional); one contrast with its seg (e.g. ``P_t1`` + ``P_seg``: a labelled T1
+  such as the real-scan corpus's tissue label maps) → a 1-channel unit with mask; any other partial group (two
+  or three contrasts, or several contrasts without all four) is refused;
 * DICOM: ``.dcm``/``.dicom``/``.ima``, and any other file (extension-less exports included) with the ``DICM``
   magic at byte 128.
   Headers are read here (pixels deferred) and files are grouped by (SeriesInstanceUID, folder, Rows, Columns,
@@ -107,7 +109,8 @@ def _brats_units(nifti: list[Path], salt: str, out: Discovery) -> list[Path]:
         if len(roles) < 2:  # a lone `x_t1.nii` is just a NIfTI volume
             loose.extend(roles.values())
             continue
-        if len(present) < len(BRATS_CHANNELS):
+        single = len(present) == 1 and "seg" in roles  # one contrast + its label map: a 1-channel unit
+        if len(present) < len(BRATS_CHANNELS) and not single:
             missing = [c for c in BRATS_CHANNELS if c not in roles]
             for p in roles.values():
                 out.rejects.append(reject(p, Reason.INCOMPLETE_BRATS, f"folder lacks {','.join(missing)}"))
@@ -117,6 +120,7 @@ def _brats_units(nifti: list[Path], salt: str, out: Discovery) -> list[Path]:
             "patient_id": pseudonym(salt, "patient", prefix),
             "series_id": pseudonym(salt, "series", f"brats:{folder.name}/{prefix}"),
             "paths": {role: str(p) for role, p in roles.items()},
+            "channels": present,  # the image channels, in BRATS_CHANNELS order
         })
     return sorted(loose)
 

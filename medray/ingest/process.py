@@ -56,10 +56,12 @@ def _load_nifti(unit: dict, opts: Options) -> Volume:
 
 
 def _load_brats(unit: dict, opts: Options) -> Volume:
+    """All four contrasts (aligned to the first) or a single contrast, with the seg resampled onto its grid."""
     paths = unit["paths"]
-    ref, ref_aff, zooms = load_volume(paths["t1"])
+    names = tuple(unit.get("channels") or S.BRATS_CHANNELS)
+    ref, ref_aff, zooms = load_volume(paths[names[0]])
     chans = [_normalise(ref, "MR", opts.ct_window)]
-    for c in S.BRATS_CHANNELS[1:]:
+    for c in names[1:]:
         v, aff, _ = load_volume(paths[c])
         v, _ = align_to(ref, ref_aff, v, aff)
         chans.append(_normalise(v, "MR", opts.ct_window))
@@ -70,7 +72,7 @@ def _load_brats(unit: dict, opts: Options) -> Volume:
             seg = resample_to(seg, seg_aff, ref.shape, ref_aff, order=0)
         mask = to_display(np.rint(seg).astype(np.uint8))
     img = to_display(np.stack(chans))
-    return Volume(img, mask, (zooms[1], zooms[0], zooms[2]), "MR", S.BRATS_CHANNELS, "brats")
+    return Volume(img, mask, (zooms[1], zooms[0], zooms[2]), "MR", names, "brats")
 
 
 def _load_dicom(unit: dict, opts: Options, rejects: list[Reject]) -> Volume | None:
