@@ -7,8 +7,8 @@ layer, written as explicit encoder/decoder lists instead of nested blocks:
     down i : [LReLU] Conv4/s2 → [BN]        channels ngf·min(2^i, 8); no act at i=0, no BN at i=0 and innermost
     up   i : ReLU ConvT4/s2 → [BN] [Dropout] input = cat(skip, previous up); dropout on the middle 8·ngf levels
 
-``use_ghost=True`` replaces every strided conv of the encoder (and, with ``ghost_decoder``, every
-transposed conv of the decoder except the output one) by a ghost module; ``use_ghost=False`` is the plain
+``use_ghost=True`` replaces every strided conv of the encoder (the paper's placement; with ``ghost_decoder``,
+medray's option, every transposed conv of the decoder except the output one too) by a ghost module; ``use_ghost=False`` is the plain
 pix2pix U-Net-256 baseline (n_downs 8, ngf 64). The output passes a sigmoid so images are in [0,1]
 like the rest of medray (pix2pix uses tanh to [−1,1]; same shape, rescaled).
 """
@@ -26,16 +26,26 @@ from medray.models.ghost import GhostModule
 from medray.models.options import check_bool, check_int
 
 BRATS_LABELS = (0, 1, 2, 4)  # background, necrotic core, oedema, enhancing tumour
+TISSUE_LABELS = (10, 11, 12)  # CSF, grey matter, white matter (DESIGN.md label values)
+ANATOMY_LABELS = (0, 10, 11, 12, 1, 2, 4)  # one-hot order of condition "anatomy"
+VALID_LABELS = tuple(sorted(ANATOMY_LABELS))  # every label a map may hold, in either mode
+TUMOUR_LABELS = (1, 2, 4)
+CONDITIONS = ("anatomy", "tumour")
+# condition → the mask_channels it allows; the first is the default
+CONDITION_CHANNELS = {"anatomy": (7,), "tumour": (4, 3, 1)}
 
 
 @dataclasses.dataclass(frozen=True)
 class CGANConfig:
-    mask_channels: int = 4  # 4 = one-hot {0,1,2,4}; 3 = one-hot {1,2,4}; 1 = tumour yes/no (see encode_mask)
+    # "anatomy": one-hot over 0/CSF/GM/WM/1/2/4 (7 channels) — the healthy brain gives the U-Net its spatial cue;
+    # "tumour": the paper's tumour-only mask, tissue labels read as background (4, 3 or 1 channels, encode_mask)
+    condition: str = "anatomy"
+    mask_channels: int | None = None  # None → the condition's default (anatomy 7, tumour 4)
     out_channels: int = 1
     width: int = 64  # ngf (pix2pix default)
     use_ghost: bool = True
     ghost_ratio: int = 2
-    ghost_decoder: bool = True  # ghost the decoder too (the encoder-only variant saves far less)
+    ghost_decoder: bool = False  # paper: ghost modules in the encoder only; True = medray's ghost decoder too
     n_downs: int = 8  # 8 → U-Net-256: inputs must be multiples of 2^n_downs
     dropout: bool = True
     norm: str = "batch"
@@ -43,7 +53,10 @@ class CGANConfig:
     d_layers: int = 3
 
     def __post_init__(self):
-        check_choice("mask_channels", self.mask_channels, [1, 3, 4])
+        check_choice("condition", self.condition, list(CONDITIONS))
+        if self.mask_channels is None:
+            object.__setattr__(self, "mask_channels", CONDITION_CHANNELS[self.condition][0])
+        check_choice("mask_channels", self.mask_channels, list(CONDITION_CHANNELS[self.condition]))
         check_int("out_channels", self.out_channels, 1, 4)
         check_int("width", self.width, 4, 256)
         check_bool("use_ghost", self.use_ghost)
@@ -126,23 +139,37 @@ def build_cgan_discriminator(cfg: CGANConfig) -> PatchDiscriminator:
     return PatchDiscriminator(cfg.mask_channels, cfg.out_channels, cfg.d_width, cfg.d_layers, cfg.norm)
 
 
-def encode_mask(labels, mask_channels: int = 4) -> torch.Tensor:
-    """BraTS label map (0/1/2/4) uint8 [H,W] or [B,H,W] (numpy or torch) → float [B,mask_channels,H,W].
+def mask_labels(condition: str, mask_channels: int) -> tuple[int, ...] | None:
+    """The label of each one-hot channel, or None for the 1-channel whole-tumour mask."""
+    if condition == "anatomy":
+        return ANATOMY_LABELS
+    return {4: BRATS_LABELS, 3: TUMOUR_LABELS, 1: None}[mask_channels]
 
-    4 channels: one-hot over (0, 1, 2, 4); 3: one-hot over (1, 2, 4), background all zero;
-    1: whole tumour (label > 0). Any other label value is refused.
+
+def encode_mask(labels, mask_channels: int = 7, condition: str | None = None) -> torch.Tensor:
+    """Label map uint8 [H,W] or [B,H,W] (numpy or torch) → float [B,mask_channels,H,W].
+
+    ``condition`` "anatomy" (7 channels): one-hot over (0, 10, 11, 12, 1, 2, 4). "tumour", the paper's mode:
+    tissue labels count as background, then 4 channels one-hot over (0, 1, 2, 4), 3 over (1, 2, 4) with
+    background all zero, or 1 = whole tumour (label in 1/2/4). ``condition`` None: anatomy for 7 channels, else
+    tumour. A label outside DESIGN.md's set (0, 1, 2, 4, 10, 11, 12) is refused.
     """
-    check_choice("mask_channels", mask_channels, [1, 3, 4])
+    if condition is None:
+        condition = "anatomy" if mask_channels == 7 else "tumour"
+    check_choice("condition", condition, list(CONDITIONS))
+    check_choice("mask_channels", mask_channels, list(CONDITION_CHANNELS[condition]))
     t = torch.as_tensor(np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels)
     if t.ndim == 2:
         t = t.unsqueeze(0)
     if t.ndim != 3:
         raise InputError("bad_mask", f"mask must be [H,W] or [B,H,W], got shape {tuple(t.shape)}")
     t = t.long()
-    bad = torch.unique(t[~torch.isin(t, torch.tensor(BRATS_LABELS))])
+    bad = torch.unique(t[~torch.isin(t, torch.tensor(VALID_LABELS))])
     if bad.numel():
-        raise InputError("bad_mask", f"labels {bad.tolist()} are not BraTS labels; valid ones are {list(BRATS_LABELS)}")
-    if mask_channels == 1:
-        return (t > 0).float().unsqueeze(1)
-    labels_used = BRATS_LABELS if mask_channels == 4 else BRATS_LABELS[1:]
-    return torch.stack([(t == v).float() for v in labels_used], dim=1)
+        raise InputError("bad_mask", f"labels {bad.tolist()} are not label-map values; valid ones are {list(VALID_LABELS)}")
+    if condition == "tumour":
+        t = torch.where(torch.isin(t, torch.tensor(TISSUE_LABELS)), 0, t)  # tissue is background here
+    order = mask_labels(condition, mask_channels)
+    if order is None:
+        return torch.isin(t, torch.tensor(TUMOUR_LABELS)).float().unsqueeze(1)
+    return torch.stack([(t == v).float() for v in order], dim=1)
