@@ -43,6 +43,8 @@ class Task:
     generator_defaults: dict | None = None
     description: str = ""
     family: str = ""
+    # `medray train --preset NAME` → TrainConfig overrides; empty: the SR recipes of medray/train/presets.py
+    presets: dict | None = None
 
     # -- configs ----------------------------------------------------------------------------------
     def sections(self) -> dict[str, type | None]:

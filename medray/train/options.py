@@ -125,8 +125,10 @@ def config_from_sources(yaml_path: Path | None = None, overrides: dict | None = 
     (CLI flags that were given), validated together."""
     from medray.train.presets import merge, preset as recipe
 
-    data = recipe(preset).overrides() if preset is not None else {}
-    data = merge(data, load_yaml(yaml_path) if yaml_path is not None else {})
+    yaml_data = load_yaml(yaml_path) if yaml_path is not None else {}
+    kind = (overrides or {}).get("model") or yaml_data.get("model")  # a kind may bring its own presets
+    data = recipe(preset, kind).overrides() if preset is not None else {}
+    data = merge(data, yaml_data)
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return from_dict(TrainConfig, data, where=str(yaml_path) if yaml_path else "train config")
 
