@@ -59,7 +59,7 @@ def ingest_round(batch: list[Mutant], work: Path, salt: str = "fuzz-salt") -> di
 
     from medray.shards import layout
     from medray.ingest.deid import pseudonym
-    from medray.ingest.rejects import Reason
+    from medray.ingest.rejects import Reason, path_pseudonym
     from medray.ingest.run import run_ingest
 
     inputs, out = work / "in", work / "out"
@@ -78,9 +78,10 @@ def ingest_round(batch: list[Mutant], work: Path, salt: str = "fuzz-salt") -> di
     res["n_slices"] = summary.n_slices
     typed = {r.value for r in Reason}
     rejected = {}
+    folder_of = {path_pseudonym(salt, f): int(f.parent.name) for f in inputs.rglob("*") if f.parent != inputs}
     for line in (out / layout.REJECTS).read_text().splitlines():
         r = json.loads(line)
-        idx = int(Path(r["path"]).parent.name)
+        idx = folder_of[r["path"]]  # rejects.jsonl holds keyed path pseudonyms: map back through the salt
         rejected[idx] = r["reason"]
         res["reasons"][r["reason"]] += 1
         if r.get("reason") not in typed or not isinstance(r.get("detail"), str):
