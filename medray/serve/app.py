@@ -28,6 +28,7 @@ from medray.serve.codecs.png import decode_label_png, encode_png_array
 from medray.serve.enhancer import EnhanceJob
 from medray.serve.errors import HTTPError, bad_params, is_oom, not_found, to_http, unsupported
 from medray.serve.middleware import Hardening
+from medray.serve.vitals_deployment import VitalsShards
 from medray.serve.metrics import instrument, metrics_response
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ def _check_patient(patient_id: str | None) -> str | None:
 class MedrayIngress:
     def __init__(self, enhancer, vitals, synthesizer, settings: dict | None = None):
         self.enhancer = enhancer
-        self.vitals = vitals
+        self.vitals = VitalsShards(vitals if isinstance(vitals, (list, tuple)) else [vitals])  # one handle per shard
         self.synthesizer = synthesizer
         self.settings = IngressSettings(**(settings or {}))
         # pydicom's value-validation warnings quote element values (a PatientName among them): off in the service.
@@ -178,7 +179,7 @@ class MedrayIngress:
         if patient_id is None:
             return None
         try:  # vitals condition α but are not needed to enhance: if their deployment is down, α falls back
-            v = await asyncio.wait_for(_retrying(lambda: self.vitals.latest.remote(patient_id)), 5.0)
+            v = await asyncio.wait_for(_retrying(lambda: self.vitals.latest(patient_id)), 5.0)
         except (RayActorError, ActorUnavailableError, asyncio.TimeoutError) as e:
             log.warning("vitals unavailable (%s); enhancing with the default alpha", type(e).__name__)
             return None
@@ -280,13 +281,13 @@ class MedrayIngress:
     async def vitals_list(self, request: Request, offset: int = Query(0, ge=0),
                           limit: int = Query(100, ge=1, le=1000)):
         self._auth(request)
-        return await _typed(self.vitals.patients.remote(offset, limit))
+        return await _typed(self.vitals.page(offset, limit))  # every shard's ids merged, then one page
 
     @api.get("/v1/vitals/{patient_id}", summary="Latest vitals, rolling window, staleness and the α they give")
     async def vitals_one(self, request: Request, patient_id: str):
         self._auth(request)
         _check_patient(patient_id)
-        v = await _typed(self.vitals.latest.remote(patient_id))
+        v = await _typed(self.vitals.latest(patient_id))  # the shard owning the patient's partition
         if v is None:
             raise not_found("no vitals for this patient id")
         fresh = v["age_s"] <= self.settings.max_vitals_age_s
@@ -316,7 +317,7 @@ class MedrayIngress:
 
     @api.get("/healthz", summary="Liveness and the vitals consumer's counters")
     async def healthz(self):
-        stats = await _typed(self.vitals.stats.remote())
+        stats = await _typed(self.vitals.stats())
         return {"status": "ok", "vitals": stats}
 
     @api.get("/metrics", summary="Prometheus metrics: requests, latency, α, vitals consumer lag/staleness/dead letters")

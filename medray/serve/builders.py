@@ -17,7 +17,7 @@ from medray.serve.auth import token_sha256_from_env
 from medray.serve.enhancer import Enhancer
 from medray.serve.model_loader import check_checkpoint_setting
 from medray.serve.synthesizer import Synthesizer
-from medray.serve.vitals_deployment import VitalsService
+from medray.serve.vitals_deployment import SHARD_NAME, VitalsService
 
 
 class MedrayAppArgs(BaseModel):
@@ -30,6 +30,8 @@ class MedrayAppArgs(BaseModel):
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="HOST:PORT; `medray serve` fills it in")
     vitals_topic: str = "medray.vitals"
     vitals_group: str = "medray-serve"
+    vitals_replicas: int = Field(1, ge=1, le=64, description="vitals shards VitalsShard0..N-1, each consuming the "
+                                                             "partitions p % N == i; at most the topic's partitions")
     max_body_mb: float = Field(64.0, gt=0)
     max_voxels: int = Field(2**24, gt=0)
     max_side: int = Field(4096, gt=0, description="per in-plane side, from the header, before decoding")
@@ -48,7 +50,14 @@ class MedrayAppArgs(BaseModel):
                           "sasl_username, sasl_password_file, ssl_cafile); the files must exist where it runs")
 
 
+# "VitalsService" in a deployments dict (medray serve / the stack) applies to every vitals shard; the shards
+# themselves are VitalsShard0..N-1, and only those names exist for `serve run`'s per-deployment options.
 DEPLOYMENTS = ("MedrayIngress", "Enhancer", "Synthesizer", "VitalsService")
+
+
+def deployment_names(vitals_replicas: int) -> tuple[str, ...]:
+    """Every name a deployments dict may use for an app with ``vitals_replicas`` vitals shards."""
+    return DEPLOYMENTS + tuple(SHARD_NAME.format(i) for i in range(vitals_replicas))
 
 
 def build_medray_app(args: MedrayAppArgs) -> Application:
@@ -61,12 +70,19 @@ def medray_app(args: MedrayAppArgs, deployments: Optional[dict[str, dict[str, An
     """The app with ``deployments[name]`` (the YAML's per-deployment keys: num_replicas, max_ongoing_requests,
     ray_actor_options, autoscaling_config, ...) applied by ``.options`` before each ``.bind``."""
     opts = dict(deployments or {})
-    unknown = sorted(set(opts) - set(DEPLOYMENTS))
+    valid = deployment_names(args.vitals_replicas)
+    unknown = sorted(set(opts) - set(valid))
     if unknown:
-        raise ConfigError(f"unknown deployment(s) {unknown}; valid ones are {list(DEPLOYMENTS)}")
+        raise ConfigError(f"unknown deployment(s) {unknown}; valid ones are {list(valid)}")
 
-    def configured(deployment):
+    def configured(deployment, name=None):
         o = {k: v for k, v in (opts.get(deployment.name) or {}).items() if k != "name"}
+        if name is not None:  # a vitals shard: the shared options, then its own, one replica whatever they say
+            o = {**o, **{k: v for k, v in (opts.get(name) or {}).items() if k != "name"}, "name": name}
+            if o.pop("autoscaling_config", None) or o.get("num_replicas", 1) != 1:
+                raise ConfigError(f"{name}: a vitals shard runs exactly one replica (its partitions are its own); "
+                                  "scale with vitals_replicas instead")
+            o["num_replicas"] = 1
         return deployment.options(**o) if o else deployment
 
     checkpoint = args.checkpoint or os.environ.get("MEDRAY_CHECKPOINT") or None
@@ -81,8 +97,10 @@ def medray_app(args: MedrayAppArgs, deployments: Optional[dict[str, dict[str, An
     synthesizer = configured(Synthesizer).bind(
         checkpoint=synth, allow_untrained=args.allow_untrained, max_batch_size=4,
         batch_wait_timeout_s=args.batch_wait_timeout_s, torch_threads=args.torch_threads)
-    vitals = configured(VitalsService).bind(bootstrap=args.kafka_bootstrap, group_id=args.vitals_group,
-                                            topic=args.vitals_topic, kafka_security=args.kafka_security)
+    n = args.vitals_replicas
+    vitals = [configured(VitalsService, SHARD_NAME.format(i)).bind(
+        bootstrap=args.kafka_bootstrap, group_id=args.vitals_group, topic=args.vitals_topic,
+        kafka_security=args.kafka_security, shard=i, shards=n) for i in range(n)]
     settings = IngressSettings(max_body_bytes=int(args.max_body_mb * 2**20), max_voxels=args.max_voxels,
                                max_vitals_age_s=args.max_vitals_age_s, max_augment_n=args.max_augment_n,
                                max_side=args.max_side, api_token_sha256=token_sha256_from_env(),

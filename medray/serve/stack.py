@@ -215,7 +215,7 @@ def serving_stack(config: str | Path | None = None, *, checkpoint: str | Path | 
     import ray
     from ray import serve
 
-    from medray.serve.builders import DEPLOYMENTS, medray_app
+    from medray.serve.builders import deployment_names, medray_app
     from medray.vitals.broker import ensure_topics, start_broker
     from medray.vitals.schema import DLQ_TOPIC, VITALS_TOPIC
 
@@ -225,11 +225,13 @@ def serving_stack(config: str | Path | None = None, *, checkpoint: str | Path | 
     for name in extra_apps or {}:
         if not name or not name.replace("-", "").replace("_", "").isalnum() or name == app_cfg["name"]:
             raise ConfigError(f"extra app name {name!r}: letters, digits, - and _, not {app_cfg['name']!r}")
-    if _app_args(cfg).insecure_dev:  # refuse bad args / a missing checkpoint / no token before starting anything
+    main_args = _app_args(cfg)  # refuse bad args / a missing checkpoint / no token before starting anything
+    if main_args.insecure_dev:
         _loopback_only(cfg, host)
-    unknown = sorted(set(deployment_options(app_cfg)) - set(DEPLOYMENTS))
+    valid = deployment_names(main_args.vitals_replicas)
+    unknown = sorted(set(deployment_options(app_cfg)) - set(valid))
     if unknown:
-        raise ConfigError(f"unknown deployment(s) {unknown}; valid ones are {list(DEPLOYMENTS)}")
+        raise ConfigError(f"unknown deployment(s) {unknown}; valid ones are {list(valid)}")
     stack = ServeStack(url="", bootstrap=kafka or "", config=cfg, pids={"broker": [], "ray": [], "serve": []})
     broker, started_ray, serve_before = None, False, set()
     try:

@@ -226,12 +226,20 @@ class VitalsCache:
         now = self._clock() if now is None else now
         with self._lock:
             ids = sorted(self._patients)
-            rows = []
-            for pid in ids[offset:offset + limit]:
-                p = self._patients[pid]
-                rows.append({"patient_id": pid, "age_s": None if p.latest is None else now - p.latest.ts_epoch,
-                             "missing": [n for n, v in zip(VITALS_FIELDS, p.vals) if v is None]})
+            rows = [self._row(pid, self._patients[pid], now) for pid in ids[offset:offset + limit]]
         return {"total": len(ids), "offset": offset, "limit": limit, "patients": rows}
+
+    def rows(self, patient_ids: Iterable[str], now: float | None = None) -> list[dict]:
+        """Listing rows of these patients, in the order given; ids no longer cached are left out (the
+        sharded listing picks a page from every shard's ids, then asks each owner for its rows)."""
+        now = self._clock() if now is None else now
+        with self._lock:
+            return [self._row(pid, p, now) for pid in patient_ids if (p := self._patients.get(pid)) is not None]
+
+    @staticmethod
+    def _row(pid: str, p: _Patient, now: float) -> dict:
+        return {"patient_id": pid, "age_s": None if p.latest is None else now - p.latest.ts_epoch,
+                "missing": [n for n, v in zip(VITALS_FIELDS, p.vals) if v is None]}
 
     def seen(self, patient_id: str) -> set[float]:
         """Timestamps (epoch s) currently remembered for duplicate detection (tests, audits)."""

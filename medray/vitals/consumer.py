@@ -14,6 +14,12 @@ stream goes on; only a failure of the batch as a whole (cache, DLQ producer, bro
 If that keeps failing, commits stop while messages wait: ``health_problem`` says so, and Serve's health check
 restarts the replica instead of letting it retry for ever behind a green health check.
 
+Sharding (``shard=Shard(i, n)``, medray/vitals/sharding.py): instead of joining a consumer group the member
+assigns itself the partitions of rank ``i`` once the topic's metadata is known (no rebalances, so the partition →
+replica map the ingress routes by never moves); offsets are still committed under ``group_id``, so a restarted
+shard, or the same partitions under another N, resume from the last commit. A change in the topic's partition
+count is picked up at the client's next metadata refresh (``metadata_max_age_ms``, 5 min).
+
 Dead letters carry no PHI: topic/partition/offset, the reason code, and HMAC-SHA256 of the record key and of
 the value under a secret (``dlq_secret``, else env ``MEDRAY_DLQ_HMAC_SECRET``), so an operator holding the
 secret can match a letter to a message or to a patient id they already know; the raw bytes never leave.
@@ -37,6 +43,7 @@ from kafka.structs import OffsetAndMetadata
 from medray.config import ConfigError, check_choice, check_range
 from medray.vitals.cache import VitalsCache
 from medray.vitals.schema import DLQ_TOPIC, VITALS_TOPIC, parse_records
+from medray.vitals.sharding import Shard
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +61,7 @@ class ConsumerOptions:
     delay_samples: int = 20000  # how many recent delivery delays stats() keeps for p50/p99
     max_future_skew_s: float = 300.0  # a reading stamped later than now + this is dead-lettered (future_ts)
     stall_after_s: float = 60.0  # unhealthy when no commit for this long while messages wait
+    metadata_check_s: float = 30.0  # sharded: how often the topic's partition count is looked at again
 
     def __post_init__(self):
         check_range("max_poll_records", self.max_poll_records, 1, 100_000)
@@ -67,6 +75,7 @@ class ConsumerOptions:
         check_range("delay_samples", self.delay_samples, 1)
         check_range("max_future_skew_s", self.max_future_skew_s, 0.0, 86_400.0)
         check_range("stall_after_s", self.stall_after_s, 1.0)
+        check_range("metadata_check_s", self.metadata_check_s, 0.1)
 
 
 class VitalsConsumer:
@@ -74,8 +83,12 @@ class VitalsConsumer:
 
     def __init__(self, bootstrap: str, group_id: str, cache: VitalsCache, topic: str = VITALS_TOPIC,
                  dlq_topic: str = DLQ_TOPIC, options: ConsumerOptions | None = None,
-                 dlq_secret: bytes | None = None, client_options: dict | None = None):
+                 dlq_secret: bytes | None = None, client_options: dict | None = None,
+                 shard: Shard | None = None):
         self.bootstrap, self.group_id, self.cache = bootstrap, group_id, cache
+        self.shard = shard  # None: a consumer-group member (subscribe); else explicit assignment by rank
+        self.partitions_total: int | None = None  # the topic's partition count, once known (sharded)
+        self._next_metadata_check = 0.0
         self._client_options = dict(client_options or {})  # SASL/TLS: medray.vitals.security
         self._dlq_secret = _dlq_secret(dlq_secret)
         self.topic, self.dlq_topic = topic, dlq_topic
@@ -97,8 +110,9 @@ class VitalsConsumer:
         if self._thread is not None:
             raise RuntimeError("VitalsConsumer already started")
         o = self.opts
+        topics = () if self.shard is not None else (self.topic,)  # sharded: assigned in the loop
         self._consumer = KafkaConsumer(
-            self.topic, bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
+            *topics, bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
             auto_offset_reset=o.auto_offset_reset, max_poll_records=o.max_poll_records,
             max_poll_interval_ms=o.max_poll_interval_ms, session_timeout_ms=o.session_timeout_ms,
             heartbeat_interval_ms=o.heartbeat_interval_ms, fetch_max_bytes=o.fetch_max_bytes,
@@ -141,6 +155,11 @@ class VitalsConsumer:
         try:
             while not self._stop.is_set():
                 try:
+                    if self.shard is not None and time.monotonic() >= self._next_metadata_check:
+                        self._assign(c)
+                        if not c.assignment():
+                            self._stop.wait(0.2)  # topic not there yet, or no partition for this rank
+                            continue
                     records = c.poll(timeout_ms=self.opts.poll_timeout_ms)
                     if records:
                         self._handle(records)
@@ -178,10 +197,32 @@ class VitalsConsumer:
         if self._crash.is_set():
             self._stop.set()
             return  # simulated crash: applied, never committed
+        self._commit(records)
+
+    def _commit(self, records: dict) -> None:
+        """Commit the offsets after ``records``; called only once they are in the cache (drills kill here)."""
         # A failed commit (e.g. after a rebalance) loses nothing: the next owner starts at the last commit.
         self._consumer.commit({tp: OffsetAndMetadata(msgs[-1].offset + 1, "", -1) for tp, msgs in records.items()})
         self.last_commit_at = time.time()
         self.counters["commits"] += 1
+
+    def _assign(self, c: KafkaConsumer) -> None:
+        """Sharded: (re)assign this rank's partitions when the topic's partition count is new."""
+        self._next_metadata_check = time.monotonic() + self.opts.metadata_check_s
+        total = len(c.partitions_for_topic(self.topic))  # asks the broker when the topic is not known yet
+        if total == 0:
+            self._next_metadata_check = time.monotonic() + 0.5  # no such topic yet: look again soon
+            return
+        if total == self.partitions_total:
+            return
+        owned = self.shard.partitions(total)
+        if not owned:
+            log.warning("topic %s has %d partition(s): none for shard %d of %d", self.topic, total,
+                        self.shard.index, self.shard.count)
+        # Positions of kept partitions restart from the committed offsets: all of them, every batch commits.
+        c.assign([TopicPartition(self.topic, p) for p in owned])
+        self.partitions_total = total
+        log.info("vitals shard %d/%d owns partitions %s of %s", self.shard.index, self.shard.count, owned, self.topic)
 
     def _dead_letter(self, bad: list) -> None:
         if self._dlq is None:
@@ -218,6 +259,12 @@ class VitalsConsumer:
     def assignment(self) -> set[TopicPartition]:
         """Partitions this member currently owns (empty until the group join completes)."""
         return set(self._consumer.assignment()) if self._consumer is not None else set()
+
+    def layout(self) -> dict:
+        """What the ingress routes by: this member's rank, the topic's partition count and the owned partitions."""
+        shard = self.shard or Shard()
+        return {"topic": self.topic, "shard": shard.index, "shards": shard.count,
+                "partitions": self.partitions_total, "owned": sorted(tp.partition for tp in self.assignment())}
 
     def health_problem(self, now: float | None = None) -> str | None:
         """Why this consumer is unhealthy, or None: its thread has ended, or commits have not advanced for

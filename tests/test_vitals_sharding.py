@@ -1,0 +1,169 @@
+"""Partition-sharded vitals: the ingress routes by the producer's own partitioner, shards own disjoint partitions,
+resume from the group's commits when N changes, and the listing merges the shards' pages."""
+import asyncio
+import random
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from kafka import KafkaProducer
+from kafka.partitioner import DefaultPartitioner
+
+from medray.config import ConfigError
+from medray.serve.vitals_deployment import VitalsService, VitalsShards
+from medray.vitals.broker import ensure_topics
+from medray.vitals.cache import VitalsCache
+from medray.vitals.consumer import ConsumerOptions, VitalsConsumer, committed_offsets
+from medray.vitals.schema import encode_message
+from medray.vitals.sharding import Shard, partition_for, shard_for
+from medray.vitals.simulator import generate_readings
+
+
+class _Cluster:  # the part of kafka-python's ClusterMetadata its DefaultPartitioner reads
+    def __init__(self, n):
+        self.n = n
+
+    def topics(self):
+        return {"t"}
+
+    def partitions_for_topic(self, _topic):
+        return set(range(self.n))
+
+    available_partitions_for_topic = partitions_for_topic
+
+
+@pytest.mark.parametrize("partitions", [1, 3, 8, 12, 64])
+def test_routing_equals_kafka_pythons_partitioner(partitions):
+    rng, dp = random.Random(partitions), DefaultPartitioner()
+    keys = [f"P{rng.randrange(10**7):07d}".encode() for _ in range(3000)] + [b"", b"a", b"\xff\xfe\x00x"]
+    assert [partition_for(k, partitions) for k in keys] == \
+        [dp.partition("t", k, k, b"v", b"v", _Cluster(partitions)) for k in keys]
+
+
+def test_shards_split_partitions_disjointly_and_completely():
+    for total in (1, 8, 13):
+        for n in (1, 2, 3, 4, 8):
+            owned = [Shard(i, n).partitions(total) for i in range(n)]
+            assert sorted(p for ps in owned for p in ps) == list(range(total))
+            assert max(map(len, owned)) - min(map(len, owned)) <= 1
+    with pytest.raises(ConfigError, match="shard index 2"):
+        Shard(2, 2)
+
+
+def _produce(bootstrap, topic, readings):
+    p = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    futures = [(r.patient_id, p.send(topic, key=k, value=v)) for r in readings for k, v in [encode_message(r)]]
+    p.flush()
+    p.close()
+    return [(pid, f.get().partition) for pid, f in futures]
+
+
+def _wait(cond, timeout_s=30.0):
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_shards_own_their_patients_and_resume_from_commits_when_n_changes(kafka_bootstrap, unique_topic):
+    topic, group = unique_topic, "g-" + uuid.uuid4().hex[:6]
+    ensure_topics(kafka_bootstrap, [topic, topic + ".dlq"], partitions=8)
+    first = list(generate_readings(patients=30, hz=1, count=600, seed=4))
+    placed = _produce(kafka_bootstrap, topic, first)
+    assert all(p == partition_for(pid.encode(), 8) for pid, p in placed)  # the real producer agrees
+
+    def run(n, expect):
+        shards = [VitalsConsumer(kafka_bootstrap, group, VitalsCache(), topic, topic + ".dlq", ConsumerOptions(),
+                                 dlq_secret=b"k" * 16, shard=Shard(i, n)).start() for i in range(n)]
+        try:
+            _wait(lambda: sum(s.cache.applied for s in shards) >= expect)
+            time.sleep(0.3)  # nothing more may arrive: each reading went to exactly one shard
+        finally:
+            for s in shards:
+                s.stop()
+        return shards
+
+    two = run(2, 600)
+    assert [s.layout()["owned"] for s in two] == [[0, 2, 4, 6], [1, 3, 5, 7]]
+    assert sum(s.cache.applied for s in two) == 600 and sum(s.cache.duplicates for s in two) == 0
+    for pid in {r.patient_id for r in first}:
+        owner = shard_for(pid, 8, 2)
+        assert two[owner].cache.latest(pid) is not None and two[1 - owner].cache.latest(pid) is None
+    assert sum(v or 0 for v in committed_offsets(kafka_bootstrap, group, topic).values()) == 600
+
+    _produce(kafka_bootstrap, topic, generate_readings(patients=30, hz=1, count=300, seed=5,
+                                                       start=first[-1].ts + timedelta(minutes=1)))
+    three = run(3, 300)  # N changed: new owners start at the committed offsets, not at the beginning
+    assert sum(s.cache.applied for s in three) == 300
+    assert sum(v or 0 for v in committed_offsets(kafka_bootstrap, group, topic).values()) == 900
+
+
+class _Method:
+    def __init__(self, fn):
+        self.fn = fn
+
+    def remote(self, *a):
+        async def call():
+            return self.fn(*a)
+        return call()
+
+
+class _Handle:  # a DeploymentHandle's shape over a real VitalsService body
+    def __init__(self, service):
+        for name in ("latest", "patients", "patient_ids", "rows", "layout", "stats"):
+            setattr(self, name, _Method(getattr(service, name)))
+
+
+class _Consumer:
+    def __init__(self, shard, partitions):
+        self.shard, self.partitions = shard, partitions
+
+    def layout(self):
+        return {"shard": self.shard.index, "shards": self.shard.count, "partitions": self.partitions}
+
+    def stats(self):
+        return {k: 0 for k in ("messages", "lag", "dead_lettered", "errors")}
+
+
+def _service(shard, partitions, readings):
+    s = VitalsService.func_or_class.__new__(VitalsService.func_or_class)
+    s.cache, s.consumer = VitalsCache(), _Consumer(shard, partitions)
+    s.cache.apply_batch([r for r in readings if shard.owns(partition_for(r.patient_id.encode(), partitions))])
+    return s
+
+
+def test_router_reaches_the_owner_and_the_merged_listing_equals_one_cache():
+    readings = list(generate_readings(patients=57, hz=1, count=57, seed=2))
+    one = _service(Shard(0, 1), 8, readings)
+    router = VitalsShards([_Handle(_service(Shard(i, 3), 8, readings)) for i in range(3)])
+
+    async def check():
+        for r in readings:
+            assert (await router.latest(r.patient_id))["heart_rate"] == r.heart_rate
+        assert await router.latest("P-nobody") is None
+        for offset, limit in ((0, 10), (5, 20), (50, 100), (57, 5), (200, 1)):
+            got, want = await router.page(offset, limit), one.patients(offset, limit)
+            strip = lambda page: [(p["patient_id"], p["missing"]) for p in page["patients"]]  # noqa: E731
+            assert (got["total"], strip(got)) == (want["total"], strip(want)), (offset, limit)
+        stats = await router.stats()
+        assert (stats["shards"], stats["patients"]) == (3, 57)
+
+    asyncio.run(check())
+
+
+def test_builder_names_one_deployment_per_shard_with_one_replica_each():
+    from medray.serve.builders import MedrayAppArgs, medray_app
+
+    args = MedrayAppArgs(allow_untrained=True, vitals_replicas=3)
+    app = medray_app(args, {"VitalsService": {"ray_actor_options": {"num_cpus": 0.1}},
+                            "VitalsShard2": {"max_ongoing_requests": 9}})
+    shards = app._bound_deployment.init_kwargs["vitals"]
+    assert [s._bound_deployment.name for s in shards] == ["VitalsShard0", "VitalsShard1", "VitalsShard2"]
+    assert [s._bound_deployment.init_kwargs["shard"] for s in shards] == [0, 1, 2]
+    assert shards[2]._bound_deployment.max_ongoing_requests == 9
+    assert shards[0]._bound_deployment.ray_actor_options["num_cpus"] == 0.1
+    with pytest.raises(ConfigError, match="exactly one replica"):
+        medray_app(args, {"VitalsShard1": {"num_replicas": 2}})
+    with pytest.raises(ConfigError, match="VitalsShard3"):
+        medray_app(args, {"VitalsShard3": {}})
