@@ -152,8 +152,10 @@ def test_router_reaches_the_owner_and_the_merged_listing_equals_one_cache():
     asyncio.run(check())
 
 
-def test_builder_names_one_deployment_per_shard_with_one_replica_each():
+def test_builder_names_one_deployment_per_shard_with_one_replica_each(monkeypatch):
     from medray.serve.builders import MedrayAppArgs, medray_app
+
+    monkeypatch.setenv("MEDRAY_API_TOKEN", "sharding-test-token")
 
     args = MedrayAppArgs(allow_untrained=True, vitals_replicas=3)
     app = medray_app(args, {"VitalsService": {"ray_actor_options": {"num_cpus": 0.1}},
