@@ -23,7 +23,7 @@ def test_demo_quick_writes_the_report(tmp_path):
     page = (out / "report" / "index.html").read_text()
     assert "Super-resolution on held-out demo patients" in page and "bicubic" in page
     assert "α vs vitals for the served requests" in page and "X-Medray-Alpha" in page
-    assert "paper (BraTS 2021)" in page and "synthetic" in page
+    assert "paper (Kaggle brain-tumour MRI, PixMed refs [43], [39])" in page and "synthetic" in page
     metrics = json.loads((out / "eval" / "metrics.json").read_text())
     assert {"medray", "bicubic", "nearest"} <= set(metrics["methods"])
     served = json.loads((out / "served" / "requests.json").read_text())

@@ -33,7 +33,7 @@ def test_report_is_self_contained_and_honest(tmp_path):
     assert "demo (MNI152 + synthetic lesions)" in page
     assert page.count("data:image/png;base64,") == 2  # grid + alpha plot inlined, no external files
     assert "src=\"http" not in page
-    assert "99.07" in page and "paper (BraTS 2021)" in page and "medray (demo data)" in page
+    assert "99.07" in page and "paper (Kaggle brain-tumour MRI, PixMed refs [43], [39])" in page and "medray (demo data)" in page
     assert "0.7" in page and "P2" in page
     assert "Downstream classifier" in page and "ablation" not in page.lower()
 

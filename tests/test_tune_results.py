@@ -56,3 +56,16 @@ def test_params_plot_for_a_weight_sweep(tmp_path):
     assert "| discriminator.tie_beta | loss.w_l1 | medray (data used) val PSNR |" in md and "paper" not in md
     (png,) = write_plots(rows, space, tmp_path)
     assert png.name == "w_params.png" and png.stat().st_size > 1000
+
+
+def test_paper_columns_name_the_papers_own_dataset():
+    from types import SimpleNamespace
+
+    from pathlib import Path
+
+    from medray.tune.results import paper_dataset
+    from medray.tune.space import load_space
+
+    assert paper_dataset(SimpleNamespace(paper_source="IoT-GAN paper, BraTS 2021 (PSNR dB / SSIM)")) == "BraTS 2021"
+    pixmed = load_space(Path(__file__).parents[1] / "tune_spaces" / "ablation_pixmed.yaml")
+    assert paper_dataset(pixmed) == "Kaggle brain-tumour MRI refs [43] and [39]"

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from medray.tune.results import bicubic_reference
+from medray.tune.results import bicubic_reference, paper_dataset
 from medray.tune.space import SweepSpace
 
 
@@ -59,7 +59,7 @@ def ablation_plot(rows: list[dict[str, Any]], space: SweepSpace, path: Path) -> 
             pv = [r.get(f"paper_{m}", math.nan) for r in rows]
             _bars(ax, labels, pv, color="tab:gray", hatch="//")
             _limits(ax, pv)
-            ax.set_title(f"paper (BraTS 2021), reported {m.upper()} — not measured here", fontsize=10)
+            ax.set_title(f"paper ({paper_dataset(space)}), reported {m.upper()} — not measured here", fontsize=10)
     fig.suptitle(f"{space.name}: {space.description}"[:110], fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -1,8 +1,9 @@
 """Sweep results → one row per trial → ``results.csv`` and ``results.md``.
 
 The markdown table keeps two sources apart: "medray (data used)" columns hold what this sweep measured on the
-shards it was given; the "paper (BraTS 2021)" columns hold the numbers the papers report, copied from the space
-file, and are never filled from, or mixed into, our measurements.
+shards it was given; the "paper (<its dataset>)" columns hold the numbers the papers report, copied from the space
+file, and are never filled from, or mixed into, our measurements. The dataset is read from the space's
+``paper_source`` ("<paper>, <dataset> (<what>)"): IoT-GAN's is BraTS 2021, PixMed's two Kaggle brain-tumour sets.
 """
 from __future__ import annotations
 
@@ -18,6 +19,12 @@ from medray.tune.trainable import EVAL_METRICS, TrialSetup, read_starts
 MEASURED = ("val_psnr", "val_ssim") + tuple(f"test_{m}" for m in EVAL_METRICS)
 BICUBIC = tuple(f"bicubic_{m}" for m in EVAL_METRICS)
 
+
+
+def paper_dataset(space) -> str:
+    """The dataset named in ``paper_source`` ("<paper>, <dataset> (<what>)"), or the whole source."""
+    src = space.paper_source or "paper"
+    return src.split(",", 1)[1].split(" (", 1)[0].strip() if "," in src else src
 
 def _best(history: list[float], mode: str) -> float:
     vals = [v for v in history if isinstance(v, (int, float)) and math.isfinite(v)]
@@ -113,7 +120,7 @@ def markdown_table(rows: list[dict[str, Any]], space: SweepSpace) -> str:
     base_row = next((r for r in rows if first and r.get("variant") == first), None)
     if base_row is not None:
         head += [f"Δ PSNR vs {base_row.get('label', first)}", "Δ SSIM"]
-    head += [f"paper (BraTS 2021) {k[6:].upper()}" for k in paper_keys]
+    head += [f"paper ({paper_dataset(space)}) {k[6:].upper()}" for k in paper_keys]
     head += ["status", "best checkpoint"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
