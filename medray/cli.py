@@ -137,6 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--insecure-dev", action="store_true",
                    help="DEVELOPMENT ONLY: start without MEDRAY_API_TOKEN, listening on 127.0.0.1 only "
                         "(without a token and without this flag, serve refuses to start)")
+    s = sub.add_parser("pacs", help="PACS round trips over DICOMweb (QIDO-RS, WADO-RS, STOW-RS)")
+    psub = s.add_subparsers(dest="pacs_command", required=True, metavar="SUBCOMMAND")
+    ps = psub.add_parser("enhance", help="enhance a study's series and store the derived series back (docs/pacs.md)")
+    ps.add_argument("--dicomweb", required=True, metavar="URL", help="DICOMweb root, e.g. http://pacs:8042/dicom-web")
+    ps.add_argument("--study", required=True, metavar="UID", help="Study Instance UID")
+    ps.add_argument("--series", metavar="UID", help="one Series Instance UID (default: every CT/MR series)")
+    ps.add_argument("--checkpoint", type=Path, help="SR checkpoint (default: the shipped weights)")
+    ps.add_argument("--serve", metavar="URL", help="enhance on this medray Serve app (token: env MEDRAY_API_TOKEN) "
+                                                  "instead of in this process")
+    ps.add_argument("--token-file", type=Path, help="file holding the PACS bearer token")
     return p
 
 
@@ -205,6 +215,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         from medray.serve.launch import serve_from_cli
 
         return serve_from_cli(args)
+    if cmd == "pacs":
+        import os
+
+        from medray.serve.pacs import pacs_enhance, summary
+
+        outcomes = pacs_enhance(args.dicomweb, args.study, args.series, args.checkpoint, args.serve,
+                                args.token_file, serve_token=os.environ.get("MEDRAY_API_TOKEN") or None)
+        print(summary(outcomes))
+        return 1 if any(o.failed for o in outcomes) else 0
     raise AssertionError(cmd)
 
 

@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures_data",
     "tests.fixtures_ray",
     "tests.fixtures_kafka",
+    "tests.fixtures_orthanc",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import io
+from dataclasses import dataclass
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -93,7 +94,30 @@ def _scale_spacing(item: Dataset, keyword: str, scale: int) -> None:
         item[keyword].value = [float(v) / scale for v in item[keyword].value]
 
 
-def derive_dataset(src: Dataset, pixels: np.ndarray, scale: int, description: str, multiframe: bool) -> Dataset:
+@dataclass(frozen=True)
+class DerivedSeries:
+    """The series a derived instance joins. Without one, each derived instance gets a series of its own (one
+    HTTP request, one instance); a PACS round trip passes one for the whole derived series."""
+
+    series_uid: str
+    description: str | None = None  # SeriesDescription (≤ 64 characters)
+    number: int | None = None  # SeriesNumber
+
+
+def stamp_series(ds: Dataset, series: DerivedSeries, instance_number: int | None = None) -> Dataset:
+    """Put a derived instance into ``series`` (and at ``instance_number``), in place."""
+    ds.SeriesInstanceUID = series.series_uid
+    if series.description is not None:
+        ds.SeriesDescription = series.description[:64]
+    if series.number is not None:
+        ds.SeriesNumber = int(series.number)
+    if instance_number is not None:
+        ds.InstanceNumber = int(instance_number)
+    return ds
+
+
+def derive_dataset(src: Dataset, pixels: np.ndarray, scale: int, description: str, multiframe: bool,
+                   series: DerivedSeries | None = None, instance_number: int | None = None) -> Dataset:
     """A new derived instance from ``src`` (pixel data removed) and stored values ``pixels`` [F, R, C]."""
     ds = copy.deepcopy(src)
     ds.remove_private_tags()  # vendor data describing the source pixels (and sometimes identities)
@@ -139,16 +163,19 @@ def derive_dataset(src: Dataset, pixels: np.ndarray, scale: int, description: st
     ds.file_meta = meta
     if "SOPClassUID" not in ds:
         ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    if series is not None or instance_number is not None:
+        stamp_series(ds, series or DerivedSeries(series_uid), instance_number)
     return ds
 
 
-def encode_dicom(dec: Decoded, out: np.ndarray, scale: int, description: str) -> bytes:
+def encode_dicom(dec: Decoded, out: np.ndarray, scale: int, description: str,
+                 series: DerivedSeries | None = None, instance_number: int | None = None) -> bytes:
     """``out`` is [F, 1, R*s, C*s] in [0, 1] → stored values in the input's units and dtype; what lay outside
     the model's range (air and bone around a CT window) comes from the bicubic upsample (``imaging.writeback``)."""
     m = dec.meta
     vals = write_back(out[:, 0], m["raw"], m["intensity"])
     stored = to_stored(vals, m["ds"], m["flip"], np.dtype(m["dtype"]))
-    ds = derive_dataset(m["ds"], stored, scale, description, m["multiframe"])
+    ds = derive_dataset(m["ds"], stored, scale, description, m["multiframe"], series, instance_number)
     buf = io.BytesIO()
     ds.save_as(buf, implicit_vr=False, little_endian=True, enforce_file_format=True)
     return buf.getvalue()
