@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from medray.config import InputError, check_range
+from medray.models.cgan import TUMOUR_LABELS
 
 
 class SliceClassifier(nn.Module):
@@ -36,7 +37,8 @@ class SliceClassifier(nn.Module):
 
 
 def label_from_mask(masks: np.ndarray, min_fraction: float = 0.002) -> np.ndarray:
-    """Slice label from its seg mask(s) [N, H, W]: 1 when tumour (any label > 0) covers ≥ ``min_fraction``.
+    """Slice label from its seg mask(s) [N, H, W]: 1 when tumour (labels 1/2/4) covers ≥ ``min_fraction``.
+    Tissue labels (10 CSF, 11 GM, 12 WM) are healthy anatomy, never tumour.
 
     The floor keeps slices that only graze a lesion's edge (a handful of partial-volume voxels) out of the
     positive class, where no reader could call them.
@@ -44,7 +46,7 @@ def label_from_mask(masks: np.ndarray, min_fraction: float = 0.002) -> np.ndarra
     masks = np.asarray(masks)
     if masks.ndim != 3:
         raise InputError("bad_shape", f"masks must be [N, H, W], got shape {masks.shape}")
-    return ((masks > 0).mean(axis=(1, 2)) >= min_fraction).astype(np.int64)
+    return (np.isin(masks, TUMOUR_LABELS).mean(axis=(1, 2)) >= min_fraction).astype(np.int64)
 
 
 def _as_tensor(images: np.ndarray, labels: np.ndarray, name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,12 +104,15 @@ def train_and_eval_classifier(train_images: np.ndarray, train_labels: np.ndarray
 
     model.eval()
     with torch.no_grad():
-        pred = torch.cat([model(xte[i:i + 256]).argmax(1) for i in range(0, len(yte), 256)])
+        logits = torch.cat([model(xte[i:i + 256]) for i in range(0, len(yte), 256)])
+    pred = logits.argmax(1)
     correct = pred == yte
     per_class = [float(correct[yte == c].float().mean()) if (yte == c).any() else float("nan") for c in (0, 1)]
     return {
         "accuracy": float(correct.float().mean()),
         "balanced_accuracy": float(np.nanmean(per_class)),
+        "recall": per_class[1],  # tumour slices called tumour
+        "test_loss": float(nn.functional.cross_entropy(logits, yte)),  # unweighted mean cross-entropy
         "n_train": int(len(ytr)),
         "n_test": int(len(yte)),
         "n_train_tumour": int(ytr.sum()),

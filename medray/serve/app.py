@@ -244,8 +244,9 @@ class MedrayIngress:
     async def augment(self, request: Request, mode: Literal["classic", "synthesize"] = Query(...),
                       n: int = Query(4, ge=1), seed: int = Query(0, ge=0)):
         """``classic``: body = a PNG / NIfTI / DICOM slice (the middle one of a volume) → n seeded variants.
-        ``synthesize``: body = a BraTS label-map PNG (0/1/2/4) → n synthetic MRI slices from the ghost-U-Net
-        cGAN, for the mask and n−1 seeded geometric variants of it. See medray/serve/augment_zip.py."""
+        ``synthesize``: body = a label-map PNG (0 background, 10 CSF, 11 GM, 12 WM, BraTS tumour 1/2/4) → n
+        synthetic MRI slices from the ghost-U-Net cGAN (the shipped weights unless a checkpoint is configured), for
+        the map and n−1 seeded geometric variants of it, each with its own seeded dropout noise. See medray/serve/augment_zip.py."""
         self._auth(request)
         if n > self.settings.max_augment_n:
             raise bad_params(f"n={n} is out of range [1, {self.settings.max_augment_n}]")
@@ -265,8 +266,10 @@ class MedrayIngress:
                 raise HTTPError(503, "not_configured", "no cGAN checkpoint is configured (synth_checkpoint)")
             labels = await self._decode(decode_label_png, body, self.settings.limits)
             masks = await asyncio.to_thread(augment_zip.mask_variants, labels, n, seed)
-            images = await _typed(asyncio.gather(*[_retrying(lambda m=m: self.synthesizer.synthesize.remote(m))
-                                                   for m in masks]))
+            # variant i: its geometric variant of the map and its own dropout seed, both derived from ``seed``
+            seeds = [augment_zip.variant_seed(seed, i) for i in range(len(masks))]
+            images = await _typed(asyncio.gather(*[_retrying(lambda m=m, s=s: self.synthesizer.synthesize.remote(m, s))
+                                                   for m, s in zip(masks, seeds)]))
             files = {}
             for i, (m, img) in enumerate(zip(masks, images)):
                 files[f"mask_{i:03d}.png"] = augment_zip.label_png(m)

@@ -49,6 +49,11 @@ def mask_variants(labels: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
     return out
 
 
+def variant_seed(seed: int, i: int) -> int:
+    """The generator-noise seed of variant ``i`` of a request seeded ``seed`` (distinct per i, reproducible)."""
+    return int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+
+
 def label_png(labels: np.ndarray) -> bytes:
     from PIL import Image
 

@@ -17,6 +17,7 @@ from medray.serve.auth import token_sha256_from_env
 from medray.serve.enhancer import Enhancer
 from medray.serve.model_loader import check_checkpoint_setting
 from medray.serve.synthesizer import Synthesizer
+from medray.weights import checkpoint_or_default
 from medray.serve.vitals_deployment import SHARD_NAME, VitalsService
 
 
@@ -25,7 +26,7 @@ class MedrayAppArgs(BaseModel):
 
     checkpoint: Optional[str] = Field(None, description="IoT-GAN checkpoint (.pt or folder); env MEDRAY_CHECKPOINT")
     synth_checkpoint: Optional[str] = Field(None, description="PixMed cGAN checkpoint; env MEDRAY_SYNTH_CHECKPOINT; "
-                                                               "none → /v1/augment?mode=synthesize answers 503")
+                                                               "none → the shipped medray/weights/pixmed.pt")
     allow_untrained: bool = Field(False, description="DEVELOPMENT ONLY: serve random weights when no checkpoint")
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="HOST:PORT; `medray serve` fills it in")
     vitals_topic: str = "medray.vitals"
@@ -86,7 +87,8 @@ def medray_app(args: MedrayAppArgs, deployments: Optional[dict[str, dict[str, An
         return deployment.options(**o) if o else deployment
 
     checkpoint = args.checkpoint or os.environ.get("MEDRAY_CHECKPOINT") or None
-    synth = args.synth_checkpoint or os.environ.get("MEDRAY_SYNTH_CHECKPOINT") or None
+    # no synthesis checkpoint given: the shipped PixMed weights (medray/weights/pixmed.pt), when installed
+    synth = checkpoint_or_default(args.synth_checkpoint or os.environ.get("MEDRAY_SYNTH_CHECKPOINT"), "synth")
     check_checkpoint_setting(checkpoint, args.allow_untrained, "sr")
     if synth:
         check_checkpoint_setting(synth, False, "synth")

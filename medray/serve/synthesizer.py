@@ -1,7 +1,8 @@
 """The synthesis deployment: label map → synthetic image through medray/pipelines/synthesize.py, for any
 synthesis kind. Always deployed; without a checkpoint (and without the dev flag) it holds no model and
-/v1/augment?mode=synthesize answers 503 "not_configured" instead of serving random weights. Batched with
-``@serve.batch`` like the enhancer."""
+/v1/augment?mode=synthesize answers 503 "not_configured" instead of serving random weights (the builder passes
+the shipped medray/weights/pixmed.pt when no checkpoint is named). Batched with ``@serve.batch`` like the enhancer.
+A request's ``seed`` seeds the generator's dropout (pipelines/synthesize.py), so variants differ and repeat."""
 from __future__ import annotations
 
 import asyncio
@@ -33,15 +34,17 @@ class Synthesizer:
             return None
         cfg = self.served.config
         d = self.served.info()
-        d.update(mask_channels=cfg.mask_channels, out_channels=cfg.out_channels, multiple_of=2 ** cfg.n_downs)
+        d.update(condition=cfg.condition, mask_channels=cfg.mask_channels, out_channels=cfg.out_channels,
+                 multiple_of=2 ** cfg.n_downs)
         return d
 
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.0)
-    async def _batched(self, maps: list[np.ndarray]) -> list[np.ndarray]:
-        return await asyncio.to_thread(self.pipeline.run, maps)
+    async def _batched(self, jobs: list[tuple[np.ndarray, int | None]]) -> list[np.ndarray]:
+        return await asyncio.to_thread(self.pipeline.run, [m for m, _ in jobs], [s for _, s in jobs])
 
-    async def synthesize(self, labels: np.ndarray) -> np.ndarray:
+    async def synthesize(self, labels: np.ndarray, seed: int | None = None) -> np.ndarray:
+        """One label map → [out_channels, H, W]; ``seed`` None = the deterministic (dropout-off) image."""
         if self.served is None:
             raise InputError("not_configured", "no synthesis checkpoint is configured (synth_checkpoint)")
         check_labels(labels)  # here, so one bad map never fails its batch-mates
-        return await self._batched(labels)
+        return await self._batched((labels, seed))

@@ -1,4 +1,5 @@
-"""Shipped model weights: ``<kind>_x<scale>.pt`` medray checkpoints, each with ``<file>.PROVENANCE.json`` (the
+"""Shipped model weights: ``<kind>_x<scale>.pt`` medray checkpoints (synthesis kinds, which have no scale:
+``<kind>.pt``), each with ``<file>.PROVENANCE.json`` (the
 command, data sources, commit, wall time, hardware and measured metrics of the run that made it).
 
 ``medray serve``, ``medray eval`` and the viewer fall back to ``default_checkpoint`` when no checkpoint is given,
@@ -14,11 +15,12 @@ from medray.config import ConfigError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent
 # the kind served by default per family (the same default as medray.tasks.DEFAULT_KIND)
-DEFAULT_KIND = {"sr": "iotgan"}
+DEFAULT_KIND = {"sr": "iotgan", "synth": "pixmed"}
+UNSCALED = ("synth",)  # families whose weights have no scale in their name
 
 
-def weights_file(kind: str, scale: int) -> Path:
-    return WEIGHTS_DIR / f"{kind}_x{scale}.pt"
+def weights_file(kind: str, scale: int | None) -> Path:
+    return WEIGHTS_DIR / (f"{kind}.pt" if scale is None else f"{kind}_x{scale}.pt")
 
 
 def default_checkpoint(family: str = "sr", scale: int = 2, kind: str | None = None) -> Path | None:
@@ -26,7 +28,7 @@ def default_checkpoint(family: str = "sr", scale: int = 2, kind: str | None = No
     None when this install ships none (the caller then says a checkpoint is needed)."""
     if family not in DEFAULT_KIND:
         raise ConfigError(f"family={family!r} has no shipped weights; valid: {sorted(DEFAULT_KIND)}")
-    p = weights_file(kind or DEFAULT_KIND[family], scale)
+    p = weights_file(kind or DEFAULT_KIND[family], None if family in UNSCALED else scale)
     return p if p.is_file() else None
 
 
