@@ -31,7 +31,7 @@ def test_shipped_config_bounds_queues_and_memory():
     deps = {d["name"]: d for d in load_serve_config()["applications"][0]["deployments"]}
     for name in ("MedrayIngress", "Enhancer", "Synthesizer"):
         assert deps[name]["max_queued_requests"] > 0, name
-        assert deps[name]["ray_actor_options"]["memory"] >= 2**30, name
+        assert deps[name]["ray_actor_options"]["memory"] >= 2**29, name
     assert deps["MedrayIngress"]["backpressure_config"]["retry_after_s"] > 0
 
 
