@@ -35,7 +35,7 @@ def _ct_slices(n: int) -> tuple[list[np.ndarray], float]:
 
         vol, _, spacing, _ = load_inv3(CRANIUM)
         z0 = vol.shape[2] // 2
-        return [np.ascontiguousarray(vol[::4, ::4, z0 + i].T) for i in range(n)], float(spacing[0]) * 4
+        return [np.ascontiguousarray(vol[::4, ::4, z0 + i].T) for i in range(n)], round(float(spacing[0]) * 4, 6)
     src = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     hu = src.pixel_array.astype(np.float32) - 1024
     return [hu[4 * i: 4 * i + 96, 4 * i: 4 * i + 96] for i in range(n)], 0.66

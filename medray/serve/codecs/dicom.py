@@ -14,6 +14,7 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.valuerep import DSfloat
 
 import medray
 from medray.config import InputError
@@ -91,7 +92,8 @@ def decode_dicom(body: bytes, limits: CodecLimits) -> Decoded:
 
 def _scale_spacing(item: Dataset, keyword: str, scale: int) -> None:
     if keyword in item and item[keyword].value:
-        item[keyword].value = [float(v) / scale for v in item[keyword].value]
+        # auto_format: a DS holds at most 16 characters (0.66146800/2 printed in full is invalid DICOM)
+        item[keyword].value = [DSfloat(float(v) / scale, auto_format=True) for v in item[keyword].value]
 
 
 @dataclass(frozen=True)
