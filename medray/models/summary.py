@@ -45,8 +45,10 @@ def model_summary() -> list[dict]:
         rows.append(_row(f"iotgan_generator_x{scale}", build_generator(cfg), (lr, vitals), cfg))
     dcfg = DiscriminatorConfig(in_channels=1)
     rows.append(_row("hybrid_discriminator", build_discriminator(dcfg), (torch.rand(1, 1, SIZE, SIZE),), dcfg))
-    for name, ghost in (("ghost_unet", True), ("plain_unet256", False)):
-        ccfg = CGANConfig(use_ghost=ghost)
+    # the paper's tumour-only 4-channel mask, so the rows stay comparable to pix2pix's U-Net-256
+    for name, kw in (("ghost_unet", {"ghost_decoder": True}), ("ghost_unet_encoder", {}),
+                     ("plain_unet256", {"use_ghost": False})):
+        ccfg = CGANConfig(condition="tumour", **kw)
         mask = torch.rand(1, ccfg.mask_channels, SIZE, SIZE)
         rows.append(_row(name, build_cgan_generator(ccfg), (mask,), ccfg))
     return rows
