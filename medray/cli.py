@@ -98,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--perceptual", choices=["vgg19", "none"], help="perceptual loss (vgg19 needs MEDRAY_VGG19_WEIGHTS)")
 
     s = sub.add_parser("eval", help="evaluate a checkpoint against bicubic/nearest on a split")
-    s.add_argument("--checkpoint", type=Path, required=True)
+    s.add_argument("--checkpoint", type=Path,
+                   help="checkpoint (.pt or folder); default: the shipped medray/weights/iotgan_x<--scale>.pt")
+    s.add_argument("--scale", type=int, choices=[2, 4], default=2, help="which shipped weights, without --checkpoint")
     s.add_argument("--shards", type=Path, required=True)
     s.add_argument("--split", choices=["train", "val", "test"], default="test")
     s.add_argument("--out", type=Path, required=True)
@@ -193,7 +195,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "eval":
         from medray.evaluate.checkpoint import evaluate_checkpoint
 
-        evaluate_checkpoint(checkpoint=args.checkpoint, shards=args.shards, split=args.split, out=args.out)
+        from medray.weights import checkpoint_or_default
+
+        ckpt = checkpoint_or_default(args.checkpoint, "sr", args.scale)
+        if ckpt is None:
+            raise ConfigError(f"no --checkpoint given and no shipped medray/weights/iotgan_x{args.scale}.pt")
+        evaluate_checkpoint(checkpoint=ckpt, shards=args.shards, split=args.split, out=args.out)
         return 0
     if cmd == "tune":
         from medray.tune import tune_from_cli

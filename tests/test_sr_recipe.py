@@ -133,4 +133,20 @@ def test_export_fp16_provenance_and_default_lookup(tmp_path, monkeypatch):
     with torch.no_grad():
         assert torch.allclose(loaded.model(lr), G(lr), atol=2e-3)
     with pytest.raises(ConfigError, match="sr"):
-        W.default_checkpoint("synth", 2)
+        W.default_checkpoint("segment", 2)
+
+
+def test_eval_and_serve_fall_back_to_shipped_weights(tmp_path, monkeypatch, capsys):
+    import medray.weights as W
+    from medray.cli import main
+    from medray.serve.stack import _app_args
+
+    monkeypatch.setattr(W, "WEIGHTS_DIR", tmp_path)  # an install that ships no SR weights
+    monkeypatch.delenv("MEDRAY_CHECKPOINT", raising=False)
+    assert main(["eval", "--shards", str(tmp_path), "--out", str(tmp_path / "o"), "--scale", "4"]) == 2
+    assert "iotgan_x4.pt" in capsys.readouterr().err
+    cfg = {"applications": [{"args": {"insecure_dev": True}}]}
+    with pytest.raises(ConfigError, match="no sr checkpoint"):
+        _app_args(cfg)
+    (tmp_path / "iotgan_x2.pt").write_bytes(b"x")  # present: the driver-side check passes on the shipped file
+    assert _app_args(cfg).checkpoint is None

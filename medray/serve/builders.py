@@ -86,7 +86,8 @@ def medray_app(args: MedrayAppArgs, deployments: Optional[dict[str, dict[str, An
             o["num_replicas"] = 1
         return deployment.options(**o) if o else deployment
 
-    checkpoint = args.checkpoint or os.environ.get("MEDRAY_CHECKPOINT") or None
+    # no SR checkpoint given: the shipped ×2 IoT-GAN weights (medray/weights/iotgan_x2.pt), when installed
+    checkpoint = checkpoint_or_default(args.checkpoint or os.environ.get("MEDRAY_CHECKPOINT"), "sr", 2)
     # no synthesis checkpoint given: the shipped PixMed weights (medray/weights/pixmed.pt), when installed
     synth = checkpoint_or_default(args.synth_checkpoint or os.environ.get("MEDRAY_SYNTH_CHECKPOINT"), "synth")
     check_checkpoint_setting(checkpoint, args.allow_untrained, "sr")

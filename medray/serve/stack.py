@@ -122,7 +122,9 @@ def _app_args(cfg: dict[str, Any], overrides: dict[str, Any] | None = None):
         args = MedrayAppArgs.model_validate({**cfg["applications"][0]["args"], **(overrides or {})})
     except ValidationError as e:
         raise ConfigError(f"serve app args: {e}") from None
-    check_checkpoint_setting(args.checkpoint or os.environ.get("MEDRAY_CHECKPOINT") or None,
+    from medray.weights import checkpoint_or_default
+
+    check_checkpoint_setting(checkpoint_or_default(args.checkpoint or os.environ.get("MEDRAY_CHECKPOINT"), "sr", 2),
                              args.allow_untrained, "sr")
     synth = args.synth_checkpoint or os.environ.get("MEDRAY_SYNTH_CHECKPOINT")
     if synth:
