@@ -22,6 +22,7 @@ from pydicom.uid import generate_uid
 from tqdm import tqdm
 
 from medray.config import ConfigError, InputError, MedrayError
+from medray.pipelines.loading import resolve_checkpoint
 from medray.serve.codecs.dicom import DerivedSeries, decode_dicom, encode_dicom, stamp_series
 from medray.serve.codecs.types import CodecLimits
 
@@ -200,27 +201,12 @@ def pacs_enhance(dicomweb: str, study: str, series: str | None = None, checkpoin
                  serve: str | None = None, token_file: Path | None = None, serve_token: str | None = None,
                  progress: bool = True) -> list[SeriesOutcome]:
     client = connect(dicomweb, read_token(token_file))
-    enhancer = ServeEnhancer(serve, serve_token) if serve else LocalEnhancer(resolve_checkpoint(checkpoint))
+    enhancer = ServeEnhancer(serve, serve_token) if serve else LocalEnhancer(resolve_checkpoint(checkpoint, "sr"))
     try:
         items = source_series(client, study, series)
     except requests.HTTPError as e:
         raise InputError("pacs_error", f"QIDO-RS search in study {study} failed: {e}") from None
     return [enhance_series(client, study, item, enhancer, progress) for item in items]
-
-
-def resolve_checkpoint(checkpoint: str | Path | None, scale: int = 2) -> str:
-    """The checkpoint given, else the shipped SR weights (``medray.weights``), else a ConfigError naming --checkpoint."""
-    if checkpoint:
-        return str(checkpoint)
-    try:
-        from medray.weights import default_checkpoint
-    except ImportError:  # an install without the weights package
-        default_checkpoint = None
-    found = default_checkpoint("sr", scale) if default_checkpoint is not None else None
-    if found is None:
-        raise ConfigError("no checkpoint: this install ships no SR weights in medray/weights/; pass --checkpoint "
-                          "PATH (a .pt file or a checkpoint folder from `medray train`)")
-    return str(found)
 
 
 def summary(outcomes: list[SeriesOutcome]) -> str:
