@@ -98,6 +98,10 @@ class SRGenerator(nn.Module):
     def alpha_max(self) -> float:
         return self.cfg.alpha_max
 
+    @property
+    def alpha_default(self) -> float:  # the SR protocol (tasks/sr.py); /v1/models reports it
+        return self.cfg.alpha_default
+
     # -- α -------------------------------------------------------------------------------------------
     def alpha_for(self, vitals: torch.Tensor | None = None, batch_size: int = 1,
                   alpha: torch.Tensor | float | None = None) -> tuple[torch.Tensor, str]:
