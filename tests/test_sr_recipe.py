@@ -150,3 +150,16 @@ def test_eval_and_serve_fall_back_to_shipped_weights(tmp_path, monkeypatch, caps
         _app_args(cfg)
     (tmp_path / "iotgan_x2.pt").write_bytes(b"x")  # present: the driver-side check passes on the shipped file
     assert _app_args(cfg).checkpoint is None
+
+
+def test_best_checkpoint_is_the_highest_val_psnr(tmp_path):
+    from medray.models.checkpoint import save_checkpoint
+    from medray.models.sr_generator import SRGeneratorConfig
+    from medray.weights.export import best_checkpoint
+
+    cfg = SRGeneratorConfig(width=8, depth=1)
+    for name, v in (("checkpoint_a", 30.0), ("checkpoint_b", 31.5), ("checkpoint_c", 29.0)):
+        save_checkpoint(tmp_path / name, kind="iotgan", config=cfg, state_dict={}, metrics={"val_psnr": v})
+    assert best_checkpoint(tmp_path).name == "checkpoint_b"
+    with pytest.raises(FileNotFoundError):
+        best_checkpoint(tmp_path / "none")

@@ -52,3 +52,45 @@ def export_weights(checkpoint: str | Path, out: str | Path, provenance: dict, fp
               "dtype": "float16" if fp16 else "float32", "ema": "generator_raw" in ckpt, **facts, **provenance}
     provenance_file(out).write_text(json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
     return out
+
+
+def best_checkpoint(run_dir: str | Path) -> Path:
+    """The checkpoint folder of a Ray Train run with the highest validation PSNR (of the EMA, when kept)."""
+    found = []
+    for d in sorted(Path(run_dir).glob("checkpoint_*")):
+        if (d / "medray.pt").is_file():
+            found.append((float(load_checkpoint(d).get("metrics", {}).get("val_psnr", float("-inf"))), d))
+    if not found:
+        raise FileNotFoundError(f"no checkpoint_*/medray.pt under {run_dir}")
+    return max(found)[1]
+
+
+def train_sources(corpus_manifest: str | Path) -> list[dict]:
+    """The TRAIN-role volumes of a real-scan corpus manifest (medray demo-data --source real)."""
+    m = json.loads(Path(corpus_manifest).read_text())
+    return [{k: v[k] for k in ("source", "family", "modality", "origin", "licence", "shape_ras", "voxel_mm") if k in v}
+            for v in m.get("volumes", []) if v.get("role") == "train"]
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="export the best checkpoint of a run as shipped weights")
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--command", required=True, help="the training command(s), as run")
+    ap.add_argument("--corpus-manifest", type=Path, help="manifest.json of the real-scan corpus trained on")
+    ap.add_argument("--note", action="append", default=[])
+    args = ap.parse_args(argv)
+    ckpt = best_checkpoint(args.run_dir)
+    history = load_checkpoint(ckpt).get("history", [])
+    prov = {"command": args.command, "checkpoint": str(ckpt), "commit": git_commit(), "hardware": hardware(),
+            "wall_time_s": round(sum(h.get("epoch_s", 0.0) for h in history), 1), "epochs_trained": len(history),
+            "data_sources": train_sources(args.corpus_manifest) if args.corpus_manifest else None,
+            "notes": args.note}
+    out = export_weights(ckpt, args.out, prov)
+    print(f"{out}: {out.stat().st_size / 1e6:.2f} MB from {ckpt}")
+
+
+if __name__ == "__main__":
+    main()
