@@ -66,8 +66,11 @@ def app(ray_session, kafka_bootstrap, tmp_path_factory):
         with serving_stack(
             checkpoint=sr, synth_checkpoint=cg, kafka=kafka_bootstrap, port=free_port(), host="127.0.0.1",
             args={"max_body_mb": 1.0, "max_voxels": 2**20, "vitals_group": "serve-test"},
-            deployments={name: {"ray_actor_options": {"num_cpus": 0.1}}
-                         for name in ("MedrayIngress", "Enhancer", "Synthesizer", "VitalsService")},
+            deployments={**{name: {"ray_actor_options": {"num_cpus": 0.1}}
+                            for name in ("MedrayIngress", "Enhancer", "Synthesizer", "VitalsService")},
+                         # a short model queue, so that test_burst_beyond_the_queue_is_refused_not_hung can fill it
+                         "Enhancer": {"ray_actor_options": {"num_cpus": 0.1}, "max_ongoing_requests": 1,
+                                      "max_queued_requests": 2, "autoscaling_config": None, "num_replicas": 1}},
         ) as stack:
             mp.delenv("MEDRAY_API_TOKEN")
             _produce_vitals(kafka_bootstrap)
@@ -198,10 +201,22 @@ def test_get_endpoints(app):
     assert {p["patient_id"] for p in pats} >= set(VITALS)
     r = requests.get(f"{u}/v1/vitals/P-nobody", headers=AUTH, timeout=10)
     assert r.status_code == 404 and set(r.json()) == {"error", "detail"}
-    assert "/v1/enhance" in requests.get(f"{u}/openapi.json", timeout=10).json()["paths"]
-    assert requests.get(f"{u}/docs", timeout=10).status_code == 200
+    for path in ("/openapi.json", "/docs"):  # the API's map is behind the token too
+        assert requests.get(f"{u}{path}", timeout=10).status_code == 401
+    assert "/v1/enhance" in requests.get(f"{u}/openapi.json", headers=AUTH, timeout=10).json()["paths"]
+    docs = requests.get(f"{u}/docs", headers=AUTH, timeout=10)
+    assert docs.status_code == 200 and "/v1/enhance" in docs.text  # the schema is embedded: no token-less fetch
     page = requests.get(f"{u}/", timeout=10)
-    assert page.status_code == 200 and "v1/enhance" in page.text and "<script>" in page.text
+    assert page.status_code == 200 and "v1/enhance" in page.text and '<script src="viewer.js">' in page.text
+    assert "<style>" not in page.text and "<script>" not in page.text  # nothing inline for the CSP to allow
+    csp = page.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    js = requests.get(f"{u}/viewer.js", timeout=10)
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript") and "fetch(" in js.text
+    assert requests.get(f"{u}/viewer.css", timeout=10).headers["content-type"].startswith("text/css")
+    for r in (page, js, docs, requests.get(f"{u}/healthz", timeout=10), requests.get(f"{u}/v1/models", timeout=10)):
+        assert r.headers["X-Content-Type-Options"] == "nosniff", r.url
 
 
 def test_error_classes_and_the_replica_keeps_serving(app):
@@ -278,3 +293,76 @@ def test_viewer_in_headless_chromium(app, tmp_path):
         driver.save_screenshot(str(shot))  # set MEDRAY_VIEWER_SCREENSHOT to keep it for a look by eye
     finally:
         driver.quit()
+
+
+def test_metrics_expose_requests_latency_alpha_and_vitals(app):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def scrape() -> dict:
+        r = requests.get(f"{app['url']}/metrics", timeout=30)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for fam in text_string_to_metric_families(r.text) for s in fam.samples}
+
+    def enhanced(m: dict) -> float:
+        return m.get(("medray_http_requests_total", (("method", "POST"), ("route", "/v1/enhance"),
+                                                      ("status", "200"))), 0.0)
+
+    before = scrape()
+    arr = (np.random.default_rng(1).random((16, 16)) * 255).astype(np.uint8)
+    r = post(app, "/v1/enhance", _png(arr), "image/png", patient_id="P-fever")
+    assert r.status_code == 200
+    requests.get(f"{app['url']}/v1/vitals/P-calm", headers=AUTH, timeout=30)
+    after = scrape()
+    assert enhanced(after) == enhanced(before) + 1
+    key = ("medray_http_request_duration_seconds_count", (("method", "POST"), ("route", "/v1/enhance")))
+    assert after[key] >= 1
+    # route templates, never raw paths: no pseudonym in any label
+    assert ("medray_http_requests_total", (("method", "GET"), ("route", "/v1/vitals/{patient_id}"),
+                                            ("status", "200"))) in after
+    assert not any("P-calm" in str(labels) for _, labels in after)
+    assert after[("medray_enhance_alpha_count", (("source", "vitals"),))] >= 1
+    assert after[("medray_vitals_up", ())] == 1.0
+    assert after[("medray_vitals_messages_total", ())] >= len(VITALS)
+    assert ("medray_vitals_dead_lettered_total", ()) in after
+    assert ("medray_vitals_consumer_lag_messages", ()) in after
+    assert after[("medray_vitals_staleness_max_seconds", ())] >= 0
+
+
+def test_burst_beyond_the_queue_is_refused_not_hung(app):
+    """The fixture's Enhancer takes 1 request at a time with 2 queued: a burst of 24 gets 503 overloaded with
+    Retry-After for what does not fit, quickly, and the rest are served."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    png = _png((np.random.default_rng(5).random((384, 384)) * 255).astype(np.uint8))
+    refused = []
+    t0 = time.monotonic()
+    for _ in range(3):  # a burst is a race against the model: up to three, until one overflows the queue
+        with ThreadPoolExecutor(24) as pool:
+            rs = list(pool.map(lambda _i: post(app, "/v1/enhance", png, "image/png"), range(24)))
+        assert {r.status_code for r in rs} <= {200, 503}, {r.status_code: r.text for r in rs}
+        refused += [r for r in rs if r.status_code == 503]
+        if refused:
+            break
+    assert refused and time.monotonic() - t0 < 100
+    for r in refused:
+        assert r.json()["error"] == "overloaded" and int(r.headers["Retry-After"]) >= 1
+    assert post(app, "/v1/enhance", png, "image/png").status_code == 200  # and it serves again afterwards
+
+
+def test_pacs_round_trip_through_the_serve_app(app, orthanc):
+    from pydicom.uid import generate_uid
+
+    from medray.serve.pacs import pacs_enhance
+    from tests.test_pacs import _client, _derived_of, _mr_slices, _series, _upload
+
+    client, study = _client(orthanc), generate_uid()
+    mr = _series("MR_small.dcm", _mr_slices(3), study, 7, "MR via Serve", 2.0)
+    _upload(client, study, [mr])
+    outcomes = pacs_enhance(orthanc["dicomweb"], study, serve=app["url"], serve_token=TOKEN, progress=False)
+    assert [(o.stored, o.already, o.failed) for o in outcomes] == [(3, 0, [])]
+    derived = _derived_of(client, study, mr)
+    assert len({d.SeriesInstanceUID for d in derived}) == 1 and derived[0].SeriesInstanceUID == outcomes[0].derived_series
+    assert [int(d.InstanceNumber) for d in derived] == [1, 2, 3]
+    assert all((d.Rows, d.Columns) == (s.Rows * 2, s.Columns * 2) for s, d in zip(mr, derived))
+    assert all("iotgan:" in d.DerivationDescription for d in derived)  # made by the served model
