@@ -49,9 +49,12 @@ def _port_free(port: int, host: str = HOST) -> bool:
     return True
 
 
-def broker_command(port: int, host: str = HOST) -> list[str]:
+MEMORY = "memory://tansu/"
+
+
+def broker_command(port: int, host: str = HOST, storage: str = MEMORY) -> list[str]:
     url = f"tcp://{host}:{port}"
-    return [str(tansu_path()), "broker", "--storage-engine", "memory://tansu/",
+    return [str(tansu_path()), "broker", "--storage-engine", storage,
             "--listener-url", url, "--advertised-listener-url", url]
 
 
@@ -110,8 +113,13 @@ class BrokerProcess:
         self.stop()
 
 
-def start_broker(port: int | None = None, timeout_s: float = 20.0, log_path: Path | None = None) -> BrokerProcess:
-    """Start tansu on 127.0.0.1 (a free port if ``port`` is None) and wait until it speaks Kafka."""
+def start_broker(port: int | None = None, timeout_s: float = 20.0, log_path: Path | None = None,
+                 storage: str = MEMORY, env: dict[str, str] | None = None) -> BrokerProcess:
+    """Start tansu on 127.0.0.1 (a free port if ``port`` is None) and wait until it speaks Kafka.
+
+    ``storage``: tansu's storage engine; the default keeps everything in memory. ``s3://BUCKET/`` (with the
+    endpoint and credentials in ``env``: AWS_ENDPOINT, AWS_ALLOW_HTTP, AWS_ACCESS_KEY_ID, ...) survives a restart
+    of the broker, which the broker-restart drill needs."""
     attempts = 3 if port is None else 1  # a picked free port can be taken before tansu binds it
     last = ""
     for _ in range(attempts):
@@ -123,8 +131,9 @@ def start_broker(port: int | None = None, timeout_s: float = 20.0, log_path: Pat
             continue
         logf = Path(log_path) if log_path else Path(tempfile.gettempdir()) / f"medray-tansu-{p}.log"
         with open(logf, "wb") as out:
-            proc = subprocess.Popen(broker_command(p), stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(broker_command(p, storage=storage), stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True,
+                                    env={**os.environ, **env} if env else None)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and proc.poll() is None:
             if kafka_ready(HOST, p) and proc.poll() is None:
