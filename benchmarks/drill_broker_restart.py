@@ -93,6 +93,7 @@ def main() -> int:
                 commits.append((self.shard.index, time.time()))
 
     shards, acks, failures = [], [], []
+    n = int(a.seconds * a.rate)
     try:
         ensure_topics(broker.bootstrap, [topic, topic + ".dlq"], partitions=8)
         shards = [Recording(broker.bootstrap, group, VitalsCache(), topic, topic + ".dlq", ConsumerOptions(),
@@ -104,7 +105,6 @@ def main() -> int:
         def on_ack(meta):
             acks.append((meta.partition, meta.offset, time.time()))
 
-        n = int(a.seconds * a.rate)
         t0, restart = time.monotonic(), {}
         for i, r in enumerate(generate_readings(patients=a.patients, hz=1.0, duration_s=None, count=n, seed=11)):
             key, value = encode_message(r)
@@ -137,7 +137,9 @@ def main() -> int:
             c.assign([TopicPartition(topic, p) for p in range(8)])
             c.seek_to_beginning()
             in_topic, quiet = 0, time.monotonic()
-            while time.monotonic() - quiet < 3.0:
+            # until all sent are back and 3 s more bring nothing (extra copies would), or 30 s bring nothing
+            # (fetches from the S3-backed broker are slow on a loaded machine)
+            while time.monotonic() - quiet < (3.0 if in_topic >= n else 30.0):
                 got = sum(len(v) for v in c.poll(500).values())
                 if got:
                     in_topic, quiet = in_topic + got, time.monotonic()
