@@ -49,6 +49,7 @@ def test_absent_vitals_use_default_alpha_and_say_so():
     assert torch.allclose(a, torch.tensor([0.3])) and source == "default"
     a, source = g.alpha_for(None, 1)
     assert source == "default" and math.isclose(float(a[0]), 0.3, rel_tol=1e-6)
+    assert g.alpha_default == 0.3 and g.alpha_max == 1.0 and g.scale == 2  # the SR protocol's attributes
     mixed = torch.cat([VITALS[:1], nan_row])
     a, source = g.alpha_for(mixed, 2)
     a = a.detach()

@@ -99,6 +99,10 @@ class SRGenerator(nn.Module):
         return self.cfg.alpha_max
 
     @property
+    def alpha_default(self) -> float:
+        return self.cfg.alpha_default
+
+    @property
     def alpha_default(self) -> float:  # the SR protocol (tasks/sr.py); /v1/models reports it
         return self.cfg.alpha_default
 
