@@ -14,14 +14,14 @@ def test_dashboard_queries_exported_series():
 
     from medray.serve.metrics import instrument, metrics_response
 
-    class Vitals:  # the VitalsService handle's shape: .stats.remote() → the consumer/cache counters
-        class stats:
-            @staticmethod
-            async def remote():
-                return {"consumer": {"messages": 3, "dead_lettered": 1, "errors": 0, "commits": 2, "lag": 0,
-                                     "running": True, "delay_s_p50": 0.01, "delay_s_p99": 0.05},
-                        "cache": {"patients": 2, "age_s_max": 1.5, "age_s_median": 1.0,
-                                  "invalid_by_reason": {"out_of_range": 1}}}
+    shard = {"consumer": {"messages": 3, "dead_lettered": 1, "errors": 0, "commits": 2, "lag": 0, "running": True,
+                          "delay_s_p50": 0.01, "delay_s_p99": 0.05},
+             "cache": {"patients": 2, "age_s_max": 1.5, "age_s_median": 1.0, "invalid_by_reason": {"out_of_range": 1}}}
+
+    class Shards:  # the ingress's VitalsShards: await stats() → totals + per_shard
+        @staticmethod
+        async def stats():
+            return {"shards": 2, "per_shard": [shard, shard]}
 
     api = FastAPI()
     instrument(api)
@@ -32,12 +32,14 @@ def test_dashboard_queries_exported_series():
 
     @api.get("/metrics")
     async def metrics():
-        return await metrics_response(Vitals)
+        return await metrics_response(Shards)
 
     client = TestClient(api)
     client.post("/v1/enhance")
     text = client.get("/metrics").text
-    exported = {s.name for fam in text_string_to_metric_families(text) for s in fam.samples}
+    samples = [s for fam in text_string_to_metric_families(text) for s in fam.samples]
+    exported = {s.name for s in samples}
+    assert {s.labels["shard"] for s in samples if s.name == "medray_vitals_dead_lettered_total"} == {"0", "1"}
     dash = json.loads(DASHBOARD.read_text())
     exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
     used = {m for e in exprs for m in re.findall(r"\bmedray_[a-z0-9_]+", e)}
