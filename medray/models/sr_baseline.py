@@ -21,6 +21,7 @@ from torch import nn
 from medray.config import ConfigError, InputError, check_choice, check_range
 from medray.models.blocks import conv
 from medray.models.options import check_int
+from medray.models.sr_protocol import SRModel
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +50,7 @@ class _ResBlock(nn.Module):
         return x + self.res_scale * self.body(x)
 
 
-class BaselineSR(nn.Module):
+class BaselineSR(SRModel):
     alpha_default = 0.0  # reported α: the model has no adaptive block
     alpha_max = 1.0  # explicit α is accepted (like IoT-GAN with vitals_adaptive off) and ignored
 
@@ -64,14 +65,6 @@ class BaselineSR(nn.Module):
             ups += [conv(w, 4 * w), nn.PixelShuffle(2)]
         self.upsampler = nn.Sequential(*ups)
         self.tail = conv(w, cfg.in_channels)
-
-    @property
-    def scale(self) -> int:
-        return self.cfg.scale
-
-    @property
-    def in_channels(self) -> int:
-        return self.cfg.in_channels
 
     def alpha_for(self, vitals=None, batch_size: int = 1, alpha=None) -> tuple[torch.Tensor, str]:
         return torch.full((batch_size,), self.alpha_default, device=self.head.weight.device), "disabled"

@@ -29,6 +29,7 @@ from medray.models.blocks import (
     conv,
 )
 from medray.models.options import check_bool, check_int
+from medray.models.sr_protocol import SRModel
 from medray.models.vitals_adaptive import VITALS_ORDER, AlphaNet, VitalsAdaptiveBlock
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class SRGeneratorConfig:
         check_range("alpha_default", self.alpha_default, 0.0, self.alpha_max)
 
 
-class SRGenerator(nn.Module):
+class SRGenerator(SRModel):
     def __init__(self, cfg: SRGeneratorConfig):
         super().__init__()
         self.cfg = cfg
@@ -87,23 +88,11 @@ class SRGenerator(nn.Module):
 
     # -- the SR model protocol the enhance pipeline relies on (medray/tasks/sr.py) ------------------------
     @property
-    def scale(self) -> int:
-        return self.cfg.scale
-
-    @property
-    def in_channels(self) -> int:
-        return self.cfg.in_channels
-
-    @property
     def alpha_max(self) -> float:
         return self.cfg.alpha_max
 
     @property
     def alpha_default(self) -> float:
-        return self.cfg.alpha_default
-
-    @property
-    def alpha_default(self) -> float:  # the SR protocol (tasks/sr.py); /v1/models reports it
         return self.cfg.alpha_default
 
     # -- α -------------------------------------------------------------------------------------------
