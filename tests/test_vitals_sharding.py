@@ -4,7 +4,7 @@ import asyncio
 import random
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from kafka import KafkaProducer
@@ -169,3 +169,43 @@ def test_builder_names_one_deployment_per_shard_with_one_replica_each(monkeypatc
         medray_app(args, {"VitalsShard1": {"num_replicas": 2}})
     with pytest.raises(ConfigError, match="VitalsShard3"):
         medray_app(args, {"VitalsShard3": {}})
+
+
+@pytest.mark.slow  # a Serve app with two vitals shards: ~1-2 min on the shared 2 cores
+def test_served_app_with_two_shards_answers_every_patient_and_one_merged_listing(ray_session, kafka_bootstrap,
+                                                                                 monkeypatch):
+    import requests
+    from ray import serve
+
+    from medray.ports import free_port
+    from medray.serve.stack import serving_stack
+    from medray.vitals.schema import VITALS_TOPIC
+
+    token = "sharding-e2e-token"
+    monkeypatch.setenv("MEDRAY_API_TOKEN", token)
+    auth = {"Authorization": f"Bearer {token}"}
+    small = {"ray_actor_options": {"num_cpus": 0.1}}
+    group = "shard-e2e-" + uuid.uuid4().hex[:6]
+    with serving_stack(kafka=kafka_bootstrap, port=free_port(), host="127.0.0.1",
+                       args={"allow_untrained": True, "vitals_replicas": 2, "vitals_group": group},
+                       deployments={n: small for n in ("MedrayIngress", "Enhancer", "Synthesizer", "VitalsService")}
+                       ) as st:
+        deps = serve.status().applications["medray"].deployments
+        assert {"VitalsShard0", "VitalsShard1"} <= set(deps) and "VitalsService" not in deps
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        readings = list(generate_readings(patients=12, hz=1, count=12, seed=6, start=now))
+        _produce(kafka_bootstrap, VITALS_TOPIC, readings)
+        for r in readings:  # each patient is answered, wherever its shard is
+            deadline = time.monotonic() + 90
+            while (resp := requests.get(f"{st.url}/v1/vitals/{r.patient_id}", headers=auth, timeout=30)).status_code != 200:
+                assert time.monotonic() < deadline, f"{r.patient_id}: {resp.status_code} {resp.text}"
+                time.sleep(0.5)
+            assert resp.json()["heart_rate"] == r.heart_rate
+        full = requests.get(f"{st.url}/v1/vitals?limit=1000", headers=auth, timeout=30).json()
+        listed = [p["patient_id"] for p in full["patients"]]  # the session's topic may hold other tests' patients
+        assert listed == sorted(set(listed)) and len(listed) == full["total"]
+        assert {r.patient_id for r in readings} <= set(listed)
+        page = requests.get(f"{st.url}/v1/vitals?offset=3&limit=5", headers=auth, timeout=30).json()
+        assert [p["patient_id"] for p in page["patients"]] == listed[3:8]
+        health = requests.get(f"{st.url}/healthz", timeout=30).json()["vitals"]
+        assert health["shards"] == 2 and health["patients"] >= 12
