@@ -2,8 +2,9 @@
 
 The model sees raw values clipped to ``Intensity`` [lo, hi] (a CT window, MR percentiles). Where the raw scan,
 upsampled with plain bicubic interpolation, lies inside that range the result is the model's output mapped back
-(``Intensity.inverse``); elsewhere it is the bicubic upsample itself, so air stays about −1000 HU and bone above
-the window stays bone in a derived DICOM or NIfTI.
+(``Intensity.inverse``); elsewhere it is the bicubic upsample itself (clipped to the scan's own range, so edge
+overshoot invents no new extremes), so air stays about −1000 HU and bone above the window stays bone in a derived
+DICOM or NIfTI.
 """
 from __future__ import annotations
 
@@ -60,6 +61,8 @@ def write_back(out01: np.ndarray, raw: np.ndarray, intensity: Intensity) -> np.n
     """Model output [N, H', W'] in [0, 1] and the raw input [N, H, W] → float32 [N, H', W'] in raw units
     (float32 keeps 1/1000 HU up to ±8000 HU; halves the memory of a volume-sized result)."""
     up = upsample_bicubic(raw, out01.shape[-2:])
+    # cubic convolution overshoots at edges (air/bone): keep the scan's own range, invent no new extremes
+    np.clip(up, np.float32(np.min(raw)), np.float32(np.max(raw)), out=up)
     res = np.clip(np.asarray(out01, dtype=np.float32), 0.0, 1.0)  # Intensity.inverse, in float32 and in place
     res *= np.float32(intensity.hi - intensity.lo)
     res += np.float32(intensity.lo)
