@@ -112,3 +112,12 @@ def test_decodes_are_bounded():
 
     assert asyncio.run(burst()) == list(range(8))
     assert peak[0] == 2
+
+
+def test_ct_window_reaches_the_codecs_and_is_checked_at_the_edge():
+    from medray.config import ConfigError
+    from medray.serve.app import IngressSettings
+
+    assert IngressSettings(insecure_dev=True, ct_window="bone").limits.ct_window == "bone"
+    with pytest.raises(ConfigError, match="ct_window='x' is not valid"):
+        IngressSettings(insecure_dev=True, ct_window="x")

@@ -41,7 +41,11 @@ class MedrayAppArgs(BaseModel):
     batching: bool = Field(True, description="@serve.batch in the enhancer (off only for the benchmark)")
     max_batch_size: int = Field(8, ge=1)
     batch_wait_timeout_s: float = Field(0.0, ge=0)
-    torch_threads: Optional[int] = Field(None, ge=1)
+    torch_threads: Optional[int] = Field(None, ge=1, description="default: the replica's granted num_cpus")
+    ct_window: str = Field("soft_tissue", description="CT HU window the served model was trained with "
+                                                      "(ingest --ct-window): soft_tissue, brain, lung, bone")
+    inference: dict = Field(default_factory=dict, description="enhance pipeline options (InferenceOptions): "
+                                                              "dtype, channels_last, max_pixels, tile, overlap")
     insecure_dev: bool = Field(False, description="DEVELOPMENT ONLY: start without MEDRAY_API_TOKEN; the stack binds "
                                                   "to 127.0.0.1 and the ingress answers loopback clients only")
     request_timeout_s: float = Field(60.0, gt=0, description="whole request in the ingress → 504 timeout")
@@ -96,7 +100,7 @@ def medray_app(args: MedrayAppArgs, deployments: Optional[dict[str, dict[str, An
     enhancer = configured(Enhancer).bind(
         checkpoint=checkpoint, allow_untrained=args.allow_untrained, batching=args.batching,
         max_batch_size=args.max_batch_size, batch_wait_timeout_s=args.batch_wait_timeout_s, chunk_slices=16,
-        torch_threads=args.torch_threads)
+        torch_threads=args.torch_threads, inference=args.inference)
     synthesizer = configured(Synthesizer).bind(
         checkpoint=synth, allow_untrained=args.allow_untrained, max_batch_size=4,
         batch_wait_timeout_s=args.batch_wait_timeout_s, torch_threads=args.torch_threads)
@@ -106,7 +110,7 @@ def medray_app(args: MedrayAppArgs, deployments: Optional[dict[str, dict[str, An
         kafka_security=args.kafka_security, shard=i, shards=n) for i in range(n)]
     settings = IngressSettings(max_body_bytes=int(args.max_body_mb * 2**20), max_voxels=args.max_voxels,
                                max_vitals_age_s=args.max_vitals_age_s, max_augment_n=args.max_augment_n,
-                               max_side=args.max_side, api_token_sha256=token_sha256_from_env(),
+                               max_side=args.max_side, ct_window=args.ct_window, api_token_sha256=token_sha256_from_env(),
                                insecure_dev=args.insecure_dev, request_timeout_s=args.request_timeout_s,
                                max_concurrent_decodes=args.max_concurrent_decodes)
     return configured(MedrayIngress).bind(enhancer=enhancer, vitals=vitals, synthesizer=synthesizer,
