@@ -209,3 +209,16 @@ def test_served_app_with_two_shards_answers_every_patient_and_one_merged_listing
         assert [p["patient_id"] for p in page["patients"]] == listed[3:8]
         health = requests.get(f"{st.url}/healthz", timeout=30).json()["vitals"]
         assert health["shards"] == 2 and health["patients"] >= 12
+
+
+def test_router_still_routes_when_one_shard_is_down():
+    readings = list(generate_readings(patients=20, hz=1, count=20, seed=3))
+    handles = [_Handle(_service(Shard(i, 2), 8, readings)) for i in range(2)]
+
+    def down(*_):
+        raise ConnectionError("replica restarting")
+
+    handles[1].layout = _Method(down)
+    router = VitalsShards(handles)
+    mine = [r for r in readings if shard_for(r.patient_id, 8, 2) == 0]
+    assert mine and asyncio.run(router.latest(mine[0].patient_id))["heart_rate"] == mine[0].heart_rate

@@ -108,8 +108,9 @@ class VitalsShards:
     async def partitions(self) -> int | None:
         """The topic's partition count as the shards see it (re-read every ``layout_ttl_s``; None until known)."""
         if self._partitions is None or time.monotonic() - self._layout_at > self._ttl:
-            layouts = await asyncio.gather(*(h.layout.remote() for h in self.handles))
-            known = {lay["partitions"] for lay in layouts if lay["partitions"]}
+            # a shard that is down (restarting) must not stop the routing to the others
+            layouts = await asyncio.gather(*(h.layout.remote() for h in self.handles), return_exceptions=True)
+            known = {lay["partitions"] for lay in layouts if isinstance(lay, dict) and lay["partitions"]}
             if len(known) > 1:  # a shard has not seen a partition increase yet: route by the newest count
                 log.warning("vitals shards disagree on the partition count: %s", sorted(known))
             if known:
