@@ -102,7 +102,8 @@ def _derived_of(client, study: str, source: list[Dataset]) -> list[Dataset]:
         if uid == source[0].SeriesInstanceUID:
             continue
         insts = client.retrieve_series(study, uid)
-        if any(i.SourceImageSequence[0].ReferencedSOPInstanceUID in src_sops for i in insts if "SourceImageSequence" in i):
+        refs = {i.SourceImageSequence[0].ReferencedSOPInstanceUID for i in insts if "SourceImageSequence" in i}
+        if refs & src_sops:
             found.append(insts)
     assert len(found) == 1, f"{len(found)} derived series point at source series {source[0].SeriesInstanceUID}"
     return sorted(found[0], key=lambda d: int(d.InstanceNumber))

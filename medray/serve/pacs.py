@@ -29,8 +29,9 @@ from medray.serve.codecs.types import CodecLimits
 log = logging.getLogger(__name__)
 DESCRIPTION_PREFIX = "medray SR"  # SeriesDescription of every derived series: "medray SR x2 <source description>"
 _SERIES_NUMBER_OFFSET = 1000  # derived SeriesNumber = source + 1000: sorts after the source in viewers
-_UID, _DESC, _NUM, _INST, _SOP, _SRC_SEQ, _REF_SOP = ("0020000E", "0008103E", "00200011", "00200013", "00080018",
-                                                      "00082112", "00081155")
+# DICOM JSON keys (QIDO-RS answers and WADO-RS metadata)
+_UID, _DESC, _NUM, _MODALITY = "0020000E", "0008103E", "00200011", "00080060"
+_INST, _SOP, _SRC_SEQ, _REF_SOP = "00200013", "00080018", "00082112", "00081155"
 
 
 def _value(item: dict, tag: str, default=None):
@@ -75,7 +76,7 @@ def source_series(client: DICOMwebClient, study: str, series: str | None) -> lis
             raise InputError("not_found", f"series {series} is not in study {study}")
         return found
     mine = [s for s in found if str(_value(s, _DESC, "")).startswith(DESCRIPTION_PREFIX)]
-    out = [s for s in found if s not in mine and _value(s, "00080060") in ("CT", "MR")]
+    out = [s for s in found if s not in mine and _value(s, _MODALITY) in ("CT", "MR")]
     if not out:
         raise InputError("not_found", f"study {study} has no CT or MR series to enhance")
     return out
@@ -85,8 +86,8 @@ def list_instances(client: DICOMwebClient, study: str, series: str) -> list[Sour
     """The series' instances in InstanceNumber order (QIDO-RS)."""
     rows = client.search_for_instances(study_instance_uid=study, series_instance_uid=series,
                                        fields=["InstanceNumber"], get_remaining=True)
-    insts = [SourceInstance(_value(r, _SOP), _value(r, _INST)) for r in rows]
-    insts = [SourceInstance(i.sop_uid, None if i.number is None else int(i.number)) for i in insts]
+    insts = [SourceInstance(_value(r, _SOP), None if _value(r, _INST) is None else int(_value(r, _INST)))
+             for r in rows]
     return sorted(insts, key=lambda i: (i.number is None, i.number or 0, i.sop_uid))
 
 
@@ -170,7 +171,8 @@ def _to_bytes(ds: Dataset) -> bytes:
     return buf.getvalue()
 
 
-def enhance_series(client: DICOMwebClient, study: str, series_item: dict, enhancer, progress: bool = True) -> SeriesOutcome:
+def enhance_series(client: DICOMwebClient, study: str, series_item: dict, enhancer,
+                   progress: bool = True) -> SeriesOutcome:
     """One source series → its derived series (created, or completed after an earlier partial run)."""
     src_uid = _value(series_item, _UID)
     insts = list_instances(client, study, src_uid)

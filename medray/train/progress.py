@@ -41,7 +41,8 @@ def eta_s(fraction: float | None, elapsed_s: float) -> float | None:
 
 def format_line(name: str, m: dict, max_epochs: int | None, max_steps: int | None,
                 time_budget_s: float | None, elapsed_s: float) -> str:
-    """``[medray train] NAME epoch 3/500 step 120/400 g_loss=… d_loss=… val PSNR 31.20 dB | 1:05 elapsed, ETA 2:10``."""
+    """``[medray train] NAME epoch 3/500 step 120/400 g_loss=… d_loss=… val PSNR 31.20 dB | 01:05 elapsed,
+    ETA 02:10``."""
     epoch = int(m.get("epoch", 0))
     step = m.get("step")
     parts = [f"[medray train] {name} epoch {epoch + 1}" + (f"/{max_epochs}" if max_epochs else "")]
