@@ -43,3 +43,29 @@ def test_enhance_survives_mutated_inputs(app):  # noqa: F811
     assert sum(v for k, v in res["status"].items() if k.startswith("4")) >= N // 3, res["status"]
     assert before <= replica_names(), "a replica died and was replaced"
     assert serve_healthy() == []
+
+
+def test_one_bomb_of_each_class_is_a_typed_refusal():
+    """Issue 18's bomb classes (benchmarks/fuzz_bombs.py), one input each, through the service's codecs and the
+    vitals parser: each a typed InputError (HTTP 4xx / dead letter), refused before it costs memory."""
+    import time
+    from collections import namedtuple
+
+    from benchmarks.fuzz_bombs import IMAGE_BOMBS, VITALS_BOMBS, bomb, vitals_bombs
+    from medray.config import InputError
+    from medray.serve.codecs import CodecLimits, decode
+    from medray.vitals.schema import parse_records
+
+    seen = set()
+    for i in range(len(IMAGE_BOMBS)):
+        m = bomb(i, seed=0)
+        with pytest.raises(InputError) as e:
+            decode(m.media_type, m.data, CodecLimits(max_voxels=2**20))
+        assert e.value.reason in ("too_large", "corrupt", "bad_geometry", "decode_error"), (m.mutators, e.value)
+        seen.add(m.mutators[0])
+    assert seen == {f"bomb_{c}" for c in IMAGE_BOMBS}
+    rec = namedtuple("rec", "key value")
+    hostile = vitals_bombs(2 * len(VITALS_BOMBS), seed=0)
+    good, bad = parse_records([rec(b.key, b.value) for b in hostile], time.time() + 300)
+    assert good == [] and len(bad) == len(hostile) and all(e.reason for _, e in bad)
+    assert {b.cls for b in hostile} == set(VITALS_BOMBS)
