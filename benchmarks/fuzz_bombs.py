@@ -200,7 +200,7 @@ def bomb(index: int, seed: int = 0, classes: tuple[str, ...] = IMAGE_BOMBS) -> M
         rows, cols = pick(((16384, 8), (8, 16384), (65535, 4), (4, 65535)))
         data, what = aspect_dicom(rows, cols), f"{rows}x{cols}"
     elif cls == "aspect_nifti":
-        shape = pick(((16384, 8, 1), (8, 16384, 1), (65535, 4, 1), (32767, 16, 2)))
+        shape = pick(((16384, 8, 1), (8, 16384, 1), (32767, 4, 1), (32767, 16, 2)))
         kind, data, what = "nifti", aspect_nifti(shape), "x".join(map(str, shape))
         if rng.random() < 0.5:
             kind, data = "nifti_gz", gzip.compress(data, compresslevel=1, mtime=0)
