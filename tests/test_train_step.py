@@ -78,8 +78,9 @@ def test_cgan_step_moves_both_in_turn():
     p = tasks.get(cfg.model).build(cfg)
     opt_g, opt_d = build_optimizers(cfg, p.G, p.D)
     labels = torch.zeros(2, 32, 32, dtype=torch.uint8)
+    labels[:, 4:28, 4:28] = 12  # anatomy (the default condition) with a tumour in it
     labels[:, 8:20, 10:22] = 2
-    cond = encode_mask(labels, 4)
+    cond = encode_mask(labels, p.G.cfg.mask_channels, p.G.cfg.condition)
     real = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(0))
     g0, d0 = _snap(p.G), _snap(p.D)
     logs = cgan_train_step(p.G, p.D, opt_g, opt_d, cond, real, p.loss, Amp())
