@@ -115,19 +115,31 @@ def _cross_media(m: Mutant) -> str:
     return others[m.index % 3]
 
 
+OVERLOAD_RETRIES = 10  # 503 overloaded answers retried (after Retry-After) before the input counts as refused
+
+
 def post_one(url: str, m: Mutant, headers: dict, patient_id: str | None, timeout_s: float = 60.0) -> dict:
     import requests
 
     media = _cross_media(m)
     params = {"patient_id": patient_id} if patient_id else {}
-    t0 = time.perf_counter()
-    try:
-        r = requests.post(f"{url}/v1/enhance", params=params, data=m.data, timeout=timeout_s,
-                          headers={**headers, "Content-Type": media})
-    except Exception as e:  # noqa: BLE001 — connection reset / timeout: the replica or proxy failed
-        return {"index": m.index, "status": None, "elapsed_s": time.perf_counter() - t0,
-                "problem": f"no response: {type(e).__name__}"}
-    out = {"index": m.index, "status": r.status_code, "elapsed_s": time.perf_counter() - t0, "problem": None}
+    retries = 0
+    while True:
+        t0 = time.perf_counter()
+        try:
+            r = requests.post(f"{url}/v1/enhance", params=params, data=m.data, timeout=timeout_s,
+                              headers={**headers, "Content-Type": media})
+        except Exception as e:  # noqa: BLE001 — connection reset / timeout: the replica or proxy failed
+            return {"index": m.index, "status": None, "elapsed_s": time.perf_counter() - t0,
+                    "problem": f"no response: {type(e).__name__}"}
+        # 503 + Retry-After is the service's typed backpressure: a client waits and retries, as any caller
+        # should. Only a bounded number of times: a service that never drains is still a failure.
+        if r.status_code != 503 or "Retry-After" not in r.headers or retries >= OVERLOAD_RETRIES:
+            break
+        retries += 1
+        time.sleep(min(float(r.headers["Retry-After"]), 2.0))
+    out = {"index": m.index, "status": r.status_code, "elapsed_s": time.perf_counter() - t0, "problem": None,
+           "overload_retries": retries}
     if r.status_code == 200:
         if m.valid and not (r.content and "X-Medray-Alpha" in r.headers):
             out["problem"] = "200 without a body or X-Medray-Alpha"
@@ -156,7 +168,7 @@ def http_round(url: str, batch: list[Mutant], headers: dict | None = None, worke
     headers = headers or {}
     res = {"n": len(batch), "n_valid": sum(m.valid for m in batch), "status": Counter(), "errors": Counter(),
            "server_errors": [], "untyped": [], "slow": [], "valid_failed": [], "no_response": [],
-           "health_failures": [], "elapsed": []}
+           "health_failures": [], "elapsed": [], "overload_retries": 0}
     lock = threading.Lock()
 
     def one(m: Mutant):
@@ -164,6 +176,7 @@ def http_round(url: str, batch: list[Mutant], headers: dict | None = None, worke
         with lock:
             res["status"][str(r["status"])] += 1
             res["elapsed"].append(r["elapsed_s"])
+            res["overload_retries"] += r.get("overload_retries", 0)
             if r.get("error"):
                 res["errors"][r["error"]] += 1
             if r["elapsed_s"] > SLOW_S:

@@ -72,7 +72,7 @@ def test_rayservice_uses_serveconfigv2_gcs_ft_redis_probes_and_token_secret():
 
 
 @pytest.mark.parametrize("overlay", sorted(PLATFORM))
-def test_serve_config_v2_parses_and_its_import_path_is_the_project_builder(overlay):
+def test_serve_config_v2_parses_and_its_import_path_is_the_project_builder(overlay, monkeypatch):
     from ray.serve._private.build_app import build_app
     from ray.serve.schema import ServeDeploySchema
 
@@ -89,6 +89,8 @@ def test_serve_config_v2_parses_and_its_import_path_is_the_project_builder(overl
     assert callable(builder) and builder is serve_apps.builders.build_medray_app
     args = mb.MedrayAppArgs.model_validate(app.args)  # extra="forbid": a misspelt arg fails here
     # Build the deployment graph (no actors start) to check each configured deployment exists in the app.
+    # On the cluster MEDRAY_API_TOKEN comes from the Secret medray-api-token (the pod env the manifest declares).
+    monkeypatch.setenv("MEDRAY_API_TOKEN", "manifest-test-token")
     # The checkpoint lives on the cluster's volume, so only its existence check is skipped here.
     saved = mb.check_checkpoint_setting
     mb.check_checkpoint_setting = lambda *a, **k: None

@@ -36,7 +36,7 @@ def test_pixmed_round_trip_via_pt_file(tmp_path):
     loaded = load(tmp_path / "g.pt")
     model, cfg2, ckpt = loaded.model, loaded.config, loaded.ckpt
     assert cfg2 == cfg and ckpt["metrics"] == {}
-    mask = torch.rand(1, 4, 32, 32)
+    mask = torch.rand(1, cfg.mask_channels, 32, 32)  # the default condition's channel count
     assert torch.equal(model(mask), g.eval()(mask))
 
 
