@@ -6,6 +6,7 @@
 - ``dataset``: ``read_shards``, a Ray Data dataset of the selection (training).
 - ``local``: ``read_rows_local``, the selection as one Arrow table without Ray (evaluation, demo, benchmarks).
 - ``decode``: ``decode_batch`` / ``table_to_batch``, cells → float arrays and label maps.
+- ``channels``: ``explode_channels``, each channel of a multi-channel row as a row of its own (channels as samples).
 
-Training-time views of shard rows (crops, augmentation, vitals join, channels as samples) live in ``medray.data``.
+Training-time views of shard rows (crops, augmentation, vitals join) live in ``medray.data``.
 """

@@ -12,7 +12,7 @@ from medray.shards.selection import BASE_COLUMNS, check_selection, select_rows
 def read_shards(shards: Path, split: str, *, scale: int | None = None, n_channels: int | None = None,
                 modality: str | None = None, require_mask: bool = False, channels_as_samples: bool = False):
     """Ray Data dataset of the selected rows (undecoded cells); rows without the requested LR scale are dropped.
-    ``channels_as_samples``: every row, each channel as a single-channel row (see medray.data.channels)."""
+    ``channels_as_samples``: every row, each channel as a single-channel row (see medray.shards.channels)."""
     import ray.data  # only the Ray readers need Ray; local readers and ingest's layout do not
 
     check_selection(shards, split, None if channels_as_samples else n_channels, modality)

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from medray.config import InputError, check_choice
-from medray.data.channels import explode_channels
+from medray.shards.channels import explode_channels
 from medray.shards.layout import shard_files
 from medray.shards.schema import SPLITS, VITALS_FIELDS
 

@@ -24,7 +24,7 @@ class TrainConfig:
     n_channels: int = 4  # 4 = BraTS t1/t1ce/t2/flair, 1 = single-channel MR/CT slices
     modality: str | None = None  # restrict to "MR" or "CT"; None = all rows with n_channels
     # with n_channels 1: every row counts, each of its channels a sample (a single-channel model that has seen
-    # T1, T1ce, T2 and FLAIR: what serving PNG/DICOM needs). See medray.data.channels.
+    # T1, T1ce, T2 and FLAIR: what serving PNG/DICOM needs). See medray.shards.channels.
     channels_as_samples: bool = False
     scale: int = 2
     patch: int = 64  # HR crop; small enough for 2 CPU cores (the paper trains on whole slices)

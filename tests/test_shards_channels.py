@@ -3,7 +3,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from medray.data.channels import explode_channels
+from medray.shards.channels import explode_channels
 from medray.shards.schema import decode_image, encode_image
 
 
