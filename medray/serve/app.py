@@ -7,7 +7,6 @@ Nothing here logs a patient identifier: the patient id is a pseudonym already, a
 import asyncio
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -19,15 +18,16 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from ray import serve
 from ray.exceptions import ActorUnavailableError, RayActorError
 
-from medray.config import InputError, check_range
+from medray.config import InputError
 from medray.serve import augment_zip
-from medray.serve.auth import check_bearer, require_token_or_insecure_dev
+from medray.serve.auth import check_bearer
 from medray.serve.body import read_limited
-from medray.serve.codecs import CodecLimits, codec_for, decode, encode
+from medray.serve.codecs import codec_for, decode, encode
 from medray.serve.codecs.png import decode_label_png, encode_png_array
 from medray.serve.enhancer import EnhanceJob
 from medray.serve.errors import HTTPError, bad_params, is_oom, not_found, to_http, unsupported
 from medray.serve.middleware import Hardening
+from medray.serve.settings import IngressSettings
 from medray.serve.vitals_deployment import VitalsShards
 from medray.serve.metrics import instrument, metrics_response
 
@@ -46,32 +46,6 @@ VIEWER_HEADERS = {
 }
 _PATIENT_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _EXT = {"image/png": "png", "application/dicom": "dcm", "application/x-nifti": "nii", "application/gzip": "nii.gz"}
-
-
-@dataclass(frozen=True)
-class IngressSettings:
-    max_body_bytes: int = 64 * 2**20
-    max_voxels: int = 2**24
-    max_vitals_age_s: float = 120.0  # older readings count as missing (α falls back to the model default)
-    max_augment_n: int = 16
-    max_side: int = 4096  # per in-plane side, from the header (CodecLimits.max_side)
-    ct_window: str = "soft_tissue"  # the HU window the served model was trained with (ingest --ct-window)
-    api_token_sha256: str | None = None
-    insecure_dev: bool = False  # no token: loopback clients only (medray serve --insecure-dev, the demo)
-    request_timeout_s: float = 60.0  # whole request, in the ingress → 504 {"error": "timeout"}
-    max_concurrent_decodes: int = 4  # decodes at once per ingress replica (each may hold ~0.5 GiB)
-
-    def __post_init__(self):
-        check_range("max_vitals_age_s", self.max_vitals_age_s, 0.0, None)
-        check_range("max_augment_n", self.max_augment_n, 1, 256)
-        check_range("request_timeout_s", self.request_timeout_s, 0.1, None)
-        check_range("max_concurrent_decodes", self.max_concurrent_decodes, 1, 256)
-        self.limits  # validates max_side and ct_window at the edge, before any request
-        require_token_or_insecure_dev(self.api_token_sha256, self.insecure_dev)
-
-    @property
-    def limits(self) -> CodecLimits:
-        return CodecLimits(self.max_body_bytes, self.max_voxels, self.max_side, self.ct_window)
 
 
 api = FastAPI(
