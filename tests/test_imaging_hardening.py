@@ -235,3 +235,20 @@ def test_rejects_jsonl_holds_keyed_path_pseudonyms_with_the_extension_only(tmp_p
     assert paths == {path_pseudonym("s1", src), path_pseudonym("s1", "/a/b/scan.dcm")}
     assert path_pseudonym("s1", src).endswith(".nii.gz") and path_pseudonym("s1", "/a/b/scan.dcm").endswith(".dcm")
     assert path_pseudonym("s2", src) != path_pseudonym("s1", src)  # keyed: without the salt it cannot be recomputed
+
+
+@pytest.mark.parametrize("rows, cols, reason", [(16384, 8, "too_large"), (512, 8, "bad_geometry"), (256, 128, None)])
+def test_ingest_caps_each_side_and_the_aspect_ratio(tmp_path, rows, cols, reason):
+    """A 16384×8 strip is 128 k voxels, inside MAX_VOXELS, but ingest pads slices to squares (16384² = 1 GiB)."""
+    ds = _mr()
+    ds.Rows, ds.Columns = rows, cols
+    ds.PixelData = np.zeros((rows, cols), np.int16).tobytes()
+    (tmp_path / "strip.dcm").write_bytes(_save(ds))
+    nib.save(nib.Nifti1Image(np.zeros((rows, cols, 1), np.int16), np.eye(4)), tmp_path / "strip.nii")
+    for read in (lambda: imaging_dicom.read_header(tmp_path / "strip.dcm"), lambda: load_header(tmp_path / "strip.nii")):
+        if reason is None:
+            read()  # a rectangular-FOV MR plane is fine
+            continue
+        with pytest.raises(InputError) as e:
+            read()
+        assert e.value.reason == reason, e.value

@@ -16,6 +16,7 @@ from pydicom.pixels import apply_rescale
 
 from medray.config import InputError
 from medray.imaging.dicom_bounds import check_j2k_header, read_bounded
+from medray.imaging.geometry import check_plane
 from medray.imaging.timeout import time_limit
 
 MODALITIES = ("CT", "MR")
@@ -54,6 +55,7 @@ def read_header(path: Path) -> dict:
     frames = _frames(ds)
     if rows < 2 or cols < 2:
         raise InputError("bad_geometry", f"{rows}×{cols} pixels")
+    check_plane(rows, cols, "DICOM")  # a strip within MAX_VOXELS still costs its long side squared in ingest
     if rows * cols * frames > MAX_VOXELS:
         raise InputError("too_large", f"{rows}×{cols}×{frames} voxels exceeds {MAX_VOXELS}")
     return {

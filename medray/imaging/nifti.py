@@ -1,7 +1,8 @@
 """NIfTI (and every volume format nibabel reads) → a 3-D float32 volume in RAS+ orientation.
 
 Checks happen on the header first, so a file declaring absurd dimensions is refused without allocating:
-more than ``MAX_VOXELS`` voxels → ``too_large``. 4-D data (fMRI, DTI) with more than one volume is **refused**
+more than ``MAX_VOXELS`` voxels → ``too_large``; an axial plane beyond ``imaging.geometry``'s per-side or
+aspect limit → ``too_large`` / ``bad_geometry``. 4-D data (fMRI, DTI) with more than one volume is **refused**
 (``unsupported_4d``) rather than split: its volumes are not independent anatomical scans and would flood the
 shards with near-duplicate slices; trailing singleton dimensions are squeezed. Data shorter than the header
 declares → ``truncated``. NIfTI carries no modality: a volume with at least 5 % of its voxels at or below
@@ -19,6 +20,7 @@ import nibabel as nib
 import numpy as np
 
 from medray.config import InputError
+from medray.imaging.geometry import check_plane
 
 MAX_VOXELS = 512 * 512 * 1024  # 1 GiB as float32
 CT_AIR_HU = -900.0
@@ -52,8 +54,24 @@ def load_header(path: str | Path):
     n = math.prod(shape)  # Python ints: int64 dims (NIfTI-2) cannot wrap
     if n > MAX_VOXELS:
         raise InputError("too_large", f"declared shape {shape} = {n} voxels exceeds {MAX_VOXELS}")
+    rows, cols = _axial_plane(img, shape)
+    check_plane(rows, cols, "NIfTI")
     _check_uncompressed_size(path, img, n)
     return img
+
+
+def _axial_plane(img, shape: tuple[int, ...]) -> tuple[int, int]:
+    """The in-plane size of the axial slices ingest cuts (``load_volume`` reorients to RAS+ and slices along S):
+    the sides of the two axes that map to R and A. 2-D images and affines without an orientation: the first two."""
+    if len(shape) == 3:
+        try:
+            ornt = nib.io_orientation(np.asarray(img.affine, dtype=np.float64))
+            plane = [shape[i] for i in range(3) if ornt[i, 0] in (0, 1)]
+            if len(plane) == 2:
+                return plane[0], plane[1]
+        except (ValueError, TypeError, np.linalg.LinAlgError):
+            pass
+    return shape[0], shape[1]
 
 
 def _check_uncompressed_size(path: str | Path, img, n_voxels: int) -> None:

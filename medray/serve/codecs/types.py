@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from medray.config import ConfigError, InputError, check_range
+from medray.imaging.geometry import check_sides
 from medray.imaging.normalise import DEFAULT_CT_WINDOW, check_ct_window
 
 
@@ -32,9 +33,7 @@ class CodecLimits:
 
     def check_sides(self, sides, what: str) -> None:
         """Each in-plane side ≤ ``max_side`` (checked from the header, before decoding)."""
-        if max(sides) > self.max_side:
-            raise InputError("too_large", f"{what} declares sides {tuple(int(s) for s in sides)}; "
-                                          f"the limit per side is {self.max_side}")
+        check_sides(sides, self.max_side, what)  # the check ingest's readers use too
 
     def check_voxels(self, n: int, what: str) -> None:
         if n > self.max_voxels:
