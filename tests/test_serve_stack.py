@@ -45,6 +45,7 @@ DEV = {"allow_untrained": True, "insecure_dev": True}
     ({"args": DEV, "extra_apps": {"a/b": {}}}, "a/b"),
     ({"args": {"allow_untrained": True}}, "MEDRAY_API_TOKEN is not set"),  # no token, no service
     ({"args": DEV, "host": "0.0.0.0"}, "loopback only"),  # no token: never on every interface
+    ({"args": {**DEV, "inference": {"backend": "tensorrt"}}}, r"backend='tensorrt'.*\['eager', 'onnx'\]"),
 ])
 def test_bad_settings_start_nothing(monkeypatch, kwargs, match):
     started = []

@@ -4,7 +4,8 @@ Works with any model that speaks the SR protocol of medray/tasks/sr.py (``scale`
 ``alpha_max``, ``alpha_default``, ``alpha_for(vitals, B, alpha) -> (α, source)``, ``forward(lr, vitals, alpha)``).
 ``enhance_batch`` is the tensor-level call (validation, evaluation); ``EnhancePipeline`` adds what a service
 needs: numpy in/out, per-request α, grouping by shape, forwards bounded by a pixel budget, overlapping tiles for
-big slices, channels-last memory and optional bf16 autocast (``InferenceOptions``).
+big slices, channels-last memory, optional bf16 autocast and the backend that runs the model: torch (``eager``)
+or an exported graph on ONNX Runtime (``onnx``, medray/pipelines/onnx_backend.py) (``InferenceOptions``).
 """
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from medray.config import InputError, check_choice, check_range
+from medray.config import ConfigError, InputError, check_choice, check_range
 from medray.pipelines.tiling import tiled
 
 DTYPES = ("fp32", "bf16")
+BACKENDS = ("eager", "onnx")
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,14 @@ class InferenceOptions:
     max_pixels: int = 512 * 512  # LR pixels per forward: bounds activation memory (slices × H × W)
     tile: int = 512  # LR tile side (incl. margins) for slices bigger than this
     overlap: int = 32  # LR margin per tile side; ≥ the nets' receptive-field radius (seamless)
+    backend: str = "eager"  # eager (torch) | onnx (ONNX Runtime, CPU, fp32; same outputs within 1e-4)
 
     def __post_init__(self):
         check_choice("dtype", self.dtype, DTYPES)
+        check_choice("backend", self.backend, BACKENDS)
+        if self.backend == "onnx" and self.dtype != "fp32":
+            raise ConfigError(f"dtype={self.dtype!r} is not valid with backend='onnx' (an fp32 graph); "
+                              f"use dtype='fp32' or backend='eager'")
         check_range("max_pixels", self.max_pixels, 1, None)
         check_range("overlap", self.overlap, 0, None)
         check_range("tile", self.tile, 2 * self.overlap + 1, None)
@@ -61,6 +68,11 @@ class EnhancePipeline:
         if self.options.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.chunk = max(1, int(chunk_slices))
+        self._onnx = None
+        if self.options.backend == "onnx":
+            from medray.pipelines.onnx_backend import onnx_runner
+
+            self._onnx = onnx_runner(self.model)  # exported once per model; pipelines on it share the session
 
     def _autocast(self):
         if self.options.dtype == "bf16":
@@ -72,6 +84,8 @@ class EnhancePipeline:
         o = self.options
 
         def one(x: torch.Tensor) -> torch.Tensor:
+            if self._onnx is not None:
+                return self._onnx(x, alpha)
             if o.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with self._autocast():

@@ -11,7 +11,8 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict, Field
 from ray.serve import Application
 
-from medray.config import ConfigError
+from medray.config import ConfigError, from_dict
+from medray.pipelines.enhance import InferenceOptions
 from medray.serve.app import IngressSettings, MedrayIngress
 from medray.serve.auth import token_sha256_from_env
 from medray.serve.enhancer import Enhancer
@@ -45,7 +46,8 @@ class MedrayAppArgs(BaseModel):
     ct_window: str = Field("soft_tissue", description="CT HU window the served model was trained with "
                                                       "(ingest --ct-window): soft_tissue, brain, lung, bone")
     inference: dict = Field(default_factory=dict, description="enhance pipeline options (InferenceOptions): "
-                                                              "dtype, channels_last, max_pixels, tile, overlap")
+                                                              "backend (eager|onnx), dtype, channels_last, "
+                                                              "max_pixels, tile, overlap")
     insecure_dev: bool = Field(False, description="DEVELOPMENT ONLY: start without MEDRAY_API_TOKEN; the stack binds "
                                                   "to 127.0.0.1 and the ingress answers loopback clients only")
     request_timeout_s: float = Field(60.0, gt=0, description="whole request in the ingress → 504 timeout")
@@ -95,6 +97,8 @@ def medray_app(args: MedrayAppArgs, deployments: Optional[dict[str, dict[str, An
     # no synthesis checkpoint given: the shipped PixMed weights (medray/weights/pixmed.pt), when installed
     synth = checkpoint_or_default(args.synth_checkpoint or os.environ.get("MEDRAY_SYNTH_CHECKPOINT"), "synth")
     check_checkpoint_setting(checkpoint, args.allow_untrained, "sr")
+    # a bad backend/dtype fails here, by name, not later in a replica's constructor
+    from_dict(InferenceOptions, dict(args.inference), where="inference")
     if synth:
         check_checkpoint_setting(synth, False, "synth")
     enhancer = configured(Enhancer).bind(

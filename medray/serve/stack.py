@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from medray.config import ConfigError, check_range, load_yaml
+from medray.config import ConfigError, check_range, from_dict, load_yaml
 
 log = logging.getLogger(__name__)
 DEFAULT_CONFIG = Path(__file__).with_name("medray.yaml")
@@ -122,8 +122,10 @@ def _app_args(cfg: dict[str, Any], overrides: dict[str, Any] | None = None):
         args = MedrayAppArgs.model_validate({**cfg["applications"][0]["args"], **(overrides or {})})
     except ValidationError as e:
         raise ConfigError(f"serve app args: {e}") from None
+    from medray.pipelines.enhance import InferenceOptions
     from medray.weights import checkpoint_or_default
 
+    from_dict(InferenceOptions, dict(args.inference), where="inference")  # backend/dtype refused by name
     check_checkpoint_setting(checkpoint_or_default(args.checkpoint or os.environ.get("MEDRAY_CHECKPOINT"), "sr", 2),
                              args.allow_untrained, "sr")
     synth = args.synth_checkpoint or os.environ.get("MEDRAY_SYNTH_CHECKPOINT")
