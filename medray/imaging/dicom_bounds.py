@@ -28,16 +28,30 @@ J2K_SYNTAXES = {"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.100
 _SOC_SIZ = b"\xff\x4f\xff\x51"
 
 
+INFLATE_CHUNK = 1 << 20
+
+
 def inflate(data: bytes, max_bytes: int) -> bytes:
-    """Raw deflate (no zlib header, as DICOM stores it) → at most ``max_bytes``, else ``too_large``."""
+    """Raw deflate (no zlib header, as DICOM stores it) → at most ``max_bytes``, else ``too_large``. Inflated in
+    1 MiB pieces: one ``decompress(data, max_bytes + 1)`` grows its output in blocks and joins them at the end, so
+    a bomb refused at a 256 MiB cap had held 512 MiB (measured by benchmarks/fuzz_inputs.py --bombs)."""
     d = zlib.decompressobj(-zlib.MAX_WBITS)
+    parts, total, rest = [], 0, data
     try:
-        out = d.decompress(data, max_bytes + 1)
+        while rest:
+            out = d.decompress(rest, INFLATE_CHUNK)
+            rest = d.unconsumed_tail
+            total += len(out)
+            if total > max_bytes:
+                raise InputError("too_large", f"deflated DICOM inflates beyond {max_bytes} bytes")
+            parts.append(out)
+        out = d.flush()  # at most one deflate match (≤ 258 bytes) is left once the input is consumed
     except zlib.error as e:
         raise InputError("decode_error", f"deflated DICOM stream is broken: {e}") from None
-    if len(out) > max_bytes:
+    if total + len(out) > max_bytes:
         raise InputError("too_large", f"deflated DICOM inflates beyond {max_bytes} bytes")
-    return out
+    parts.append(out)
+    return b"".join(parts)
 
 
 def read_bounded(source: str | Path | bytes, max_inflated: int, **dcmread_kw) -> pydicom.Dataset:
