@@ -16,7 +16,7 @@ def _write(tmp_path: Path, text: str) -> Path:
     return p
 
 
-@pytest.mark.parametrize("name", ["ablation_iotgan", "ablation_pixmed", "discriminator_mix"])
+@pytest.mark.parametrize("name", ["ablation_iotgan", "ablation_pixmed", "discriminator_mix", "loss_weights"])
 def test_shipped_spaces_load(name):
     s = load_space(SPACES / f"{name}.yaml")
     assert s.params or s.variants
@@ -32,10 +32,28 @@ def test_iotgan_ablation_carries_the_papers_numbers_apart():
     assert "BraTS 2021" in s.paper_source
 
 
-def test_loss_weights_space_needs_the_vgg19_weights_up_front(monkeypatch, tmp_path):
+def test_loss_weights_vgg19_space_needs_the_vgg19_weights_up_front(monkeypatch, tmp_path):
     monkeypatch.delenv("MEDRAY_VGG19_WEIGHTS", raising=False)
     with pytest.raises(ConfigError, match="MEDRAY_VGG19_WEIGHTS|vgg19_weights"):
-        load_space(SPACES / "loss_weights.yaml")
+        load_space(SPACES / "loss_weights_vgg19.yaml")
+
+
+def test_loss_weights_space_runs_offline_without_vgg19_weights(monkeypatch, tmp_path):
+    """The shipped loss-weight sweep validates and plans (Tune space, per-trial config) with no weights."""
+    from medray.train.options import TrainConfig
+    from medray.tune.runner import param_space, trial_setup
+    from medray.tune.space import build_config
+    from medray.tune.trainable import trial_overrides
+
+    monkeypatch.delenv("MEDRAY_VGG19_WEIGHTS", raising=False)
+    s = load_space(SPACES / "loss_weights.yaml")
+    assert "loss.w_perc" not in s.params and s.base["loss.perceptual"] == "none"
+    assert set(s.params) == {"loss.w_ssim", "loss.w_l1", "loss.w_adv"}
+    assert set(param_space(s)["params"]) == set(s.params)
+    setup = trial_setup(s, tmp_path, tmp_path / "out", max_epochs=None, max_steps=None)
+    sample = {"params": {"loss.w_ssim": 1.0, "loss.w_l1": 0.1, "loss.w_adv": 0.01}}  # range ends
+    cfg = build_config(TrainConfig, s.model, trial_overrides(setup, sample), where="trial")
+    assert cfg.loss["perceptual"] == "none" and cfg.loss["w_l1"] == 0.1
 
 
 def test_unknown_dotted_key_is_named(tmp_path):
