@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-epochs", type=_positive)
     s.add_argument("--max-steps", type=_positive)
     s.add_argument("--resume", action="store_true")
+    s.add_argument("--address", help="Ray cluster (GCS HOST:PORT, as `ray start --head` prints); default: "
+                   "$RAY_ADDRESS, else a private local Ray")
 
     s = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (tansu) in the foreground")
     s.add_argument("--port", type=int, default=9092)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -33,6 +33,12 @@ class SweepOutcome:
     csv: Path
     plots: list[Path]
     n_errored: int
+    released: dict[str, list[str]] = field(default_factory=dict)  # trial id → placement groups freed for it
+
+    @property
+    def tensorboard_dirs(self) -> list[Path]:
+        """Trial folders holding Tune's TensorBoard event files (``tensorboard --logdir experiment_path``)."""
+        return sorted({p.parent for p in self.experiment_path.glob("*/events.out.tfevents.*")})
 
 
 def _tune_distribution(d: Distribution):
@@ -90,6 +96,7 @@ def run_sweep(space: SweepSpace, shards: Path, out: Path, *, num_samples: int | 
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from medray.tune.plots import write_plots
+    from medray.tune.release import ReleaseStoppedTrials
     from medray.tune.results import collect_rows, write_tables
 
     if scheduler not in ("fifo", "asha"):
@@ -100,6 +107,8 @@ def run_sweep(space: SweepSpace, shards: Path, out: Path, *, num_samples: int | 
     exp_path = (out / "tune" / space.name).resolve()
     setup = trial_setup(space, shards, out, max_epochs, max_steps)
     trainable = tune.with_resources(tune.with_parameters(train_trial, setup=setup), {"cpu": DRIVER_CPU})
+    # a trial stopped by ASHA (or failed, or interrupted) leaves its Train run's placement group behind
+    release = ReleaseStoppedTrials(setup.evals_dir)
 
     if resume:
         if not tune.Tuner.can_restore(str(exp_path)):
@@ -107,6 +116,8 @@ def run_sweep(space: SweepSpace, shards: Path, out: Path, *, num_samples: int | 
         log.info("resuming sweep %s", exp_path)
         tuner = tune.Tuner.restore(str(exp_path), trainable=trainable, resume_unfinished=True,
                                    resume_errored=True)
+        # the restored RunConfig carries the first run's (pickled) callbacks: use this run's instead
+        tuner._local_tuner.get_run_config().callbacks = [release, *tune_callbacks]
     else:
         if exp_path.exists():
             raise ConfigError(f"a sweep already exists at {str(exp_path)!r}; pass --resume to finish it, "
@@ -126,7 +137,7 @@ def run_sweep(space: SweepSpace, shards: Path, out: Path, *, num_samples: int | 
                                                  random_state=space.search_seed),
             ),
             run_config=tune.RunConfig(name=space.name, storage_path=str(exp_path.parent),
-                                      callbacks=list(tune_callbacks), verbose=1),
+                                      callbacks=[release, *tune_callbacks], verbose=1),
         )
     grid = tuner.fit()  # Ctrl+C: Tune saves its state and returns; unfinished trials show up below
     n_errored = len(grid.errors)
@@ -136,18 +147,23 @@ def run_sweep(space: SweepSpace, shards: Path, out: Path, *, num_samples: int | 
     csv, table = write_tables(rows, space, out)
     plots = write_plots(rows, space, out)
     return SweepOutcome(experiment_path=exp_path, rows=rows, table=table, csv=csv, plots=plots,
-                        n_errored=n_errored)
+                        n_errored=n_errored, released=dict(release.released))
 
 
 def tune_from_cli(args) -> int:
     """Entry point of ``medray tune`` (flags parsed in medray/cli.py)."""
+    from medray.tune.cluster import connect
+
     space = load_space(args.space)  # validates everything before Ray starts
+    connect(getattr(args, "address", None))
     outcome = run_sweep(space, shards=args.shards, out=args.out, num_samples=args.num_samples,
                         scheduler=args.scheduler, max_epochs=args.max_epochs,
                         max_steps=getattr(args, "max_steps", None), resume=args.resume)
     print(outcome.table.read_text())
     print(f"medray tune: {len(outcome.rows)} trial(s); table {outcome.table}; csv {outcome.csv}; "
           f"plots {', '.join(str(p) for p in outcome.plots) or 'none'}")
+    n_tb = len(outcome.tensorboard_dirs)
+    print(f"medray tune: TensorBoard logs of {n_tb} trial(s): tensorboard --logdir {outcome.experiment_path}")
     unfinished = sum(r["status"] == "unfinished" for r in outcome.rows)
     if unfinished and args.scheduler == "fifo":  # with ASHA, unfinished = stopped early on purpose
         print(f"medray tune: interrupted with {unfinished} trial(s) unfinished; rerun with --resume to finish them",

@@ -71,13 +71,16 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
 
     from medray.train.options import RunOptions, TrainConfig
     from medray.train.run import build_trainer
+    from medray.tune.release import PlacementGroupRecorder
 
     trial_id = ray.tune.get_context().get_trial_id()
     _record_start(setup, trial_id)
     cfg = build_config(TrainConfig, setup.model, trial_overrides(setup, config), where=f"trial {trial_id}")
     opts = RunOptions(shards=Path(setup.shards), name=trial_id, storage=Path(setup.runs_dir), train=cfg)
     # TuneReportCallback forwards each epoch's report (and its checkpoint path) to this trial
-    result = build_trainer(opts, callbacks=[TuneReportCallback()]).fit()
+    # PlacementGroupRecorder lets the sweep driver free this run's workers if Tune stops the trial early
+    callbacks = [TuneReportCallback(), PlacementGroupRecorder(setup.evals_dir, trial_id)]
+    result = build_trainer(opts, callbacks=callbacks).fit()
     if result.error is not None:
         raise result.error
 
