@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train a model kind (IoT-GAN, the SR baseline, PixMed cGAN) on Ray Train (DDP)")
     s.add_argument("--shards", type=Path, required=True)
     s.add_argument("--model", required=True, metavar="KIND", type=_kind,
-                   help="model kind: iotgan (IoT-GAN), baseline (plain SR CNN), pixmed (ghost U-Net cGAN)")
+                   help="model kind, a key of medray.tasks.KINDS (docs/models.md); a wrong one lists the valid kinds")
     s.add_argument("--name", required=True, help="run name; rerunning the same name+storage resumes")
     s.add_argument("--storage", type=Path, required=True, help="Ray Train storage_path")
     s.add_argument("--config", type=Path, help="YAML training config")

@@ -9,6 +9,7 @@ import torch
 
 from medray.models.cgan import CGANConfig, build_cgan_generator
 from medray.models.discriminator import DiscriminatorConfig, build_discriminator
+from medray.models.sr_baseline import BaselineSRConfig, build_baseline
 from medray.models.sr_generator import SRGeneratorConfig, build_generator
 
 SIZE = 256
@@ -43,6 +44,8 @@ def model_summary() -> list[dict]:
         lr = torch.rand(1, 1, SIZE // scale, SIZE // scale)
         vitals = torch.tensor([[72.0, 98.0, 36.8, 0.2]])
         rows.append(_row(f"iotgan_generator_x{scale}", build_generator(cfg), (lr, vitals), cfg))
+        bcfg = BaselineSRConfig(in_channels=1, scale=scale)  # the plain SR baseline every IoT-GAN claim is measured against
+        rows.append(_row(f"baseline_sr_x{scale}", build_baseline(bcfg), (lr,), bcfg))
     dcfg = DiscriminatorConfig(in_channels=1)
     rows.append(_row("hybrid_discriminator", build_discriminator(dcfg), (torch.rand(1, 1, SIZE, SIZE),), dcfg))
     # the paper's tumour-only 4-channel mask, so the rows stay comparable to pix2pix's U-Net-256
