@@ -12,10 +12,9 @@ import json
 from pathlib import Path
 
 from medray.config import ConfigError
+from medray.tasks import DEFAULT_KIND  # the kind served by default per family: tasks/ owns the kinds
 
 WEIGHTS_DIR = Path(__file__).resolve().parent
-# the kind served by default per family (the same default as medray.tasks.DEFAULT_KIND)
-DEFAULT_KIND = {"sr": "iotgan", "synth": "pixmed"}
 UNSCALED = ("synth",)  # families whose weights have no scale in their name
 
 
