@@ -60,6 +60,7 @@ def test_asha_sweep_stops_trials_and_frees_their_placement_groups(ray_session, t
     stopped = [t for t, s in statuses.items() if s == "unfinished"]
     assert stopped, f"ASHA stopped no trial, so the test shows nothing: {statuses}"
     assert "done" in statuses.values()
+    assert len(outcome.tensorboard_dirs) == 4  # Tune's TensorBoard event files, one folder per trial
     for trial_id in stopped:  # each stopped trial had a live Train run with its own placement group
         assert recorded_groups(out / "trials", trial_id), trial_id
     ours = set(ray.util.placement_group_table()) - before_groups
