@@ -89,12 +89,14 @@ def _scheduler(name: str):
 
 def run_sweep(space: SweepSpace, shards: Path, out: Path, *, num_samples: int | None = None,
               scheduler: str = "fifo", max_epochs: int | None = None, max_steps: int | None = None,
-              resume: bool = False, tune_callbacks: Sequence[Any] = ()) -> SweepOutcome:
-    """Run (or resume) the sweep and write its table and plots. ``tune_callbacks`` go to Tune's RunConfig."""
+              resume: bool = False, tune_callbacks: Sequence[Any] = (), address: str | None = None) -> SweepOutcome:
+    """Run (or resume) the sweep and write its table and plots. ``tune_callbacks`` go to Tune's RunConfig.
+    ``address``: the Ray cluster (see medray.tune.cluster.connect), joined once the inputs are checked."""
     import ray
     from ray import tune
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
+    from medray.tune.cluster import connect
     from medray.tune.plots import write_plots
     from medray.tune.release import ReleaseStoppedTrials
     from medray.tune.results import collect_rows, write_tables
@@ -113,6 +115,7 @@ def run_sweep(space: SweepSpace, shards: Path, out: Path, *, num_samples: int | 
     if resume:
         if not tune.Tuner.can_restore(str(exp_path)):
             raise ConfigError(f"--resume: no sweep to resume at {str(exp_path)!r}; run without --resume first")
+        connect(address)
         log.info("resuming sweep %s", exp_path)
         tuner = tune.Tuner.restore(str(exp_path), trainable=trainable, resume_unfinished=True,
                                    resume_errored=True)
@@ -122,9 +125,10 @@ def run_sweep(space: SweepSpace, shards: Path, out: Path, *, num_samples: int | 
         if exp_path.exists():
             raise ConfigError(f"a sweep already exists at {str(exp_path)!r}; pass --resume to finish it, "
                               "or choose another --out")
-        cpus = ray.cluster_resources().get("CPU", 1) if ray.is_initialized() else None
+        connect(address)
+        cpus = ray.cluster_resources().get("CPU", 1)
         need = setup.workers * setup.cpu_per_worker + DRIVER_CPU
-        if cpus is not None and need > cpus:
+        if need > cpus:
             raise ConfigError(f"resources_per_trial needs {need:g} CPUs per trial but the cluster has {cpus:g}")
         tuner = tune.Tuner(
             trainable,
@@ -152,13 +156,11 @@ def run_sweep(space: SweepSpace, shards: Path, out: Path, *, num_samples: int | 
 
 def tune_from_cli(args) -> int:
     """Entry point of ``medray tune`` (flags parsed in medray/cli.py)."""
-    from medray.tune.cluster import connect
-
     space = load_space(args.space)  # validates everything before Ray starts
-    connect(getattr(args, "address", None))
     outcome = run_sweep(space, shards=args.shards, out=args.out, num_samples=args.num_samples,
                         scheduler=args.scheduler, max_epochs=args.max_epochs,
-                        max_steps=getattr(args, "max_steps", None), resume=args.resume)
+                        max_steps=getattr(args, "max_steps", None), resume=args.resume,
+                        address=getattr(args, "address", None))
     print(outcome.table.read_text())
     print(f"medray tune: {len(outcome.rows)} trial(s); table {outcome.table}; csv {outcome.csv}; "
           f"plots {', '.join(str(p) for p in outcome.plots) or 'none'}")
