@@ -10,12 +10,12 @@ epoch), ``FailureConfig(max_failures=1)`` from medray's TrainConfig. Runs, in on
 
 1. reference: unkilled, seed 0; 2. (``--noise-run``) unkilled, seed 1: the seed-to-seed spread of the final val PSNR,
    reported for scale (on this tiny model it is several dB, far too loose to judge by);
-3. killed: seed 0; once epoch ``--kill-epoch - 1`` has been reported (and checkpointed), part of an epoch later
+3. killed: seed 0; once epoch ``--kill-epoch - 1``'s checkpoint is in storage, part of an epoch later
    (``--kill-at`` of the reference's median epoch time after the first) one ``RayTrainWorker`` process (found by its title) gets SIGKILL.
 
 Every report reaches the driver (medray.train.progress.ProgressCallback), so the epoch the run resumed at is
-the first epoch reported after the kill. Pass: the kill landed mid-epoch (no report for the epoch in progress had
-arrived), the run resumed at (last checkpointed epoch + 1), i.e. at most one checkpoint interval lost, it
+the first epoch reported after the kill. Pass: the kill landed mid-epoch (no checkpoint of the epoch in progress
+was in storage), the run resumed at (last checkpointed epoch + 1), i.e. at most one checkpoint interval lost, it
 finished every epoch, and |final val PSNR − reference| ≤ ``--tol-db`` (0.2 dB; an unkilled rerun of the same seed
 lands on the same value, so the resumed run is expected to match closely). Writes benchmarks/results/drill_train_kill.json.
 """
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results" / "drill_train_kill.json"
 TINY = dict(n_channels=1, patch=32, batch_size=4, num_workers=2, val_max_slices=4, val_batch_size=2,
             generator={"width": 8, "depth": 1}, discriminator={"width": 8, "n_layers": 2}, checkpoint_every=1,
-            max_failures=1, warmup_epochs=1)
+            max_failures=1, warmup_epochs=1, num_to_keep=None)
 
 
 def train_workers() -> list[int]:
@@ -51,7 +51,7 @@ def train_workers() -> list[int]:
 def run(shards: Path, storage: Path, name: str, seed: int, epochs: int, kill_epoch: int | None = None,
         kill_after_s: float = 0.0) -> dict:
     """One training run; reports are collected in order. With ``kill_epoch``: kill a worker ``kill_after_s``
-    after the report of epoch ``kill_epoch - 1`` arrives (i.e. during epoch ``kill_epoch``)."""
+    after the checkpoint of epoch ``kill_epoch - 1`` appears in storage (i.e. during epoch ``kill_epoch``)."""
     from ray.util.queue import Queue
 
     from medray.train.options import RunOptions, TrainConfig
@@ -72,12 +72,15 @@ def run(shards: Path, storage: Path, name: str, seed: int, epochs: int, kill_epo
                 if stop.is_set():
                     return
 
+    def checkpoints() -> list[str]:
+        return sorted(p.name for p in (storage / name).glob("checkpoint_*") if p.is_dir())
+
     def killer() -> None:
-        while not stop.is_set():
-            done = [m for _, m in reports if m.get("epoch") == kill_epoch - 1]
-            if done:
-                break
-            time.sleep(0.05)
+        # Every epoch writes a checkpoint (checkpoint_every=1, num_to_keep=None), as the last step of its report;
+        # the driver hears of the report later than that, so the storage is the clock: once epoch kill_epoch-1's
+        # checkpoint is there, epoch kill_epoch is starting.
+        while not stop.is_set() and len(checkpoints()) < kill_epoch:
+            time.sleep(0.02)
         t_seen = time.monotonic()
         while not stop.is_set() and time.monotonic() - t_seen < kill_after_s:
             time.sleep(0.02)
@@ -85,13 +88,12 @@ def run(shards: Path, storage: Path, name: str, seed: int, epochs: int, kill_epo
         if stop.is_set() or not workers:
             kill["error"] = "no worker alive to kill"
             return
-        victim = workers[-1]  # the highest PID: rank order does not matter, any worker's death fails the group
-        reported = [m["epoch"] for _, m in reports]
-        ckpts = sorted(p.name for p in (storage / name).glob("checkpoint_*"))
+        victim = workers[-1]  # the highest PID: any worker's death fails the group
+        before = checkpoints()
         os.kill(victim, signal.SIGKILL)
         kill.update(t_s=time.monotonic() - t0, pid=victim, workers_alive=len(workers),
-                    epochs_reported_before=reported, epoch_in_progress=max(reported) + 1,
-                    s_into_epoch=time.monotonic() - t_seen, checkpoints_on_storage=ckpts)
+                    epochs_reported_before=[m["epoch"] for _, m in reports], checkpoints_at_kill=len(before),
+                    epoch_in_progress=len(before), s_into_epoch=time.monotonic() - t_seen)
 
     cfg = TrainConfig(max_epochs=epochs, seed=seed, **TINY)
     threads = [threading.Thread(target=drain, daemon=True)]
@@ -116,9 +118,19 @@ def run(shards: Path, storage: Path, name: str, seed: int, epochs: int, kill_epo
            "final_val_psnr": last.get("val_psnr"), "final_val_ssim": last.get("val_ssim"),
            "epoch_s": [round(m.get("epoch_s", 0.0), 2) for _, m in reports]}
     if kill_epoch is not None:
-        after = [m["epoch"] for t, m in reports if kill.get("t_s") is not None and t > kill["t_s"]]
+        # the first report after the kill that repeats an epoch or reaches the one in progress is the resumed
+        # run's; a report of an earlier (already checkpointed) epoch may just arrive late
+        seen = {m["epoch"] for t, m in reports if t <= kill.get("t_s", float("inf"))}
+        resumed = None
+        for t, m in reports:
+            if kill.get("t_s") is None or t <= kill["t_s"]:
+                continue
+            if m["epoch"] in seen or m["epoch"] >= kill["epoch_in_progress"]:
+                resumed = m["epoch"]
+                break
+            seen.add(m["epoch"])
         out["kill"] = kill
-        out["resumed_at_epoch"] = after[0] if after else None
+        out["resumed_at_epoch"] = resumed
     return out
 
 
