@@ -156,11 +156,13 @@ def main() -> int:
                       and result["rows_equal"] and result["hash_equal"] and ref[0] > 0)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"drill_ingest_kill {'PASS' if result['pass'] else 'FAIL'}: reference {ref[0]} rows in {reference['wall_s']:.1f} s "
+    print(f"drill_ingest_kill {'PASS' if result['pass'] else 'FAIL'}: reference {ref[0]} rows in "
+          f"{reference['wall_s']:.1f} s "
           f"(rc {reference['rc']}); killed at {killed['kill_at_s'] or float('nan'):.1f} s, landed mid-run "
           f"{result['kill_landed_mid_run']} (manifest {after.get('manifest')}, {rows_then} rows readable, "
           f"{after.get('files_on_disk')} files on disk); rerun {got[0]} rows; rows equal {result['rows_equal']}, "
-          f"content hash equal {result['hash_equal']}; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus -> {a.out}")
+          f"content hash equal {result['hash_equal']}; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus "
+          f"-> {a.out}")
     return 0 if result["pass"] else 1
 
 

@@ -11,13 +11,15 @@ epoch), ``FailureConfig(max_failures=1)`` from medray's TrainConfig. Runs, in on
 1. reference: unkilled, seed 0; 2. (``--noise-run``) unkilled, seed 1: the seed-to-seed spread of the final val PSNR,
    reported for scale (on this tiny model it is several dB, far too loose to judge by);
 3. killed: seed 0; once epoch ``--kill-epoch - 1``'s checkpoint is in storage, part of an epoch later
-   (``--kill-at`` of the reference's median epoch time after the first) one ``RayTrainWorker`` process (found by its title) gets SIGKILL.
+   (``--kill-at`` of the reference's median epoch time after the first) one ``RayTrainWorker`` process
+   (found by its title) gets SIGKILL.
 
 Every report reaches the driver (medray.train.progress.ProgressCallback), so the epoch the run resumed at is
 the first epoch reported after the kill. Pass: the kill landed mid-epoch (no checkpoint of the epoch in progress
 was in storage), the run resumed at (last checkpointed epoch + 1), i.e. at most one checkpoint interval lost, it
 finished every epoch, and |final val PSNR − reference| ≤ ``--tol-db`` (0.2 dB; an unkilled rerun of the same seed
-lands on the same value, so the resumed run is expected to match closely). Writes benchmarks/results/drill_train_kill.json.
+lands on the same value, so the resumed run is expected to match closely).
+Writes benchmarks/results/drill_train_kill.json.
 """
 from __future__ import annotations
 
@@ -113,7 +115,8 @@ def run(shards: Path, storage: Path, name: str, seed: int, epochs: int, kill_epo
         ray.kill(q.actor)
     epochs_seen = [m["epoch"] for _, m in reports]
     last = reports[-1][1] if reports else {}
-    out = {"name": name, "seed": seed, "wall_s": time.monotonic() - t0, "error": repr(result.error) if result.error else None,
+    out = {"name": name, "seed": seed, "wall_s": time.monotonic() - t0,
+           "error": repr(result.error) if result.error else None,
            "epochs_reported": epochs_seen, "final_epoch": last.get("epoch"), "final_step": last.get("step"),
            "final_val_psnr": last.get("val_psnr"), "final_val_ssim": last.get("val_ssim"),
            "epoch_s": [round(m.get("epoch_s", 0.0), 2) for _, m in reports]}
@@ -176,7 +179,8 @@ def main() -> int:
         "drill": "Ray Train worker killed mid-epoch, resumed from the last checkpoint",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "config": {"epochs": a.epochs, "kill_epoch": a.kill_epoch, "train_rows": a.train_patients * a.slices,
-                   "model": "IoT-GAN width 8 depth 1", **{k2: v for k2, v in TINY.items() if k2 not in ("generator", "discriminator")},
+                   "model": "IoT-GAN width 8 depth 1",
+                   **{k2: v for k2, v in TINY.items() if k2 not in ("generator", "discriminator")},
                    "checkpoint_interval_epochs": 1, "epoch_s_median": epoch_s, "kill_after_s": epoch_s * a.kill_at},
         "reference": ref, "noise_run": noise, "killed": killed,
         "kill_landed_mid_epoch": bool(k.get("pid")) and k.get("epoch_in_progress") == a.kill_epoch,
