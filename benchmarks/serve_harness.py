@@ -66,23 +66,29 @@ def sequential_latency(session: requests.Session, url: str, body: bytes, headers
 
 
 def http_load(url: str, body: bytes, headers: dict, clients: int, duration_s: float,
-              on_tick=None) -> dict:
+              on_tick=None, retry_once: bool = False) -> dict:
     """``clients`` threads post back to back for ``duration_s``; counts successes and failures (non-200 or
-    connection error). ``on_tick`` (if given) runs in the caller's thread once per second meanwhile."""
+    connection error). ``on_tick`` (if given) runs in the caller's thread once per second meanwhile.
+    ``retry_once``: a connection error or 503 is sent once more (counted in ``retried``); latency then covers both."""
     stop = threading.Event()
-    ok, failed, lat, errors = [0] * clients, [0] * clients, [[] for _ in range(clients)], {}
+    ok, failed, lat, errors, retried = [0] * clients, [0] * clients, [[] for _ in range(clients)], {}, [0] * clients
     lock = threading.Lock()
+
+    def post(s: requests.Session) -> tuple[bool, str | None]:
+        try:
+            r = s.post(url, data=body, headers=headers, timeout=60)
+            return r.status_code == 200, None if r.status_code == 200 else f"HTTP {r.status_code}"
+        except requests.RequestException as e:
+            return False, type(e).__name__
 
     def worker(i: int) -> None:
         s = requests.Session()
         while not stop.is_set():
             t0 = time.perf_counter()
-            try:
-                r = s.post(url, data=body, headers=headers, timeout=60)
-                good = r.status_code == 200
-                why = None if good else f"HTTP {r.status_code}"
-            except requests.RequestException as e:
-                good, why = False, type(e).__name__
+            good, why = post(s)
+            if not good and retry_once and why in ("HTTP 503", "ConnectionError"):
+                retried[i] += 1
+                good, why = post(s)
             if good:
                 ok[i] += 1
                 lat[i].append((time.perf_counter() - t0) * 1000)
@@ -105,6 +111,7 @@ def http_load(url: str, body: bytes, headers: dict, clients: int, duration_s: fl
     elapsed = time.perf_counter() - t_start
     lats = [x for xs in lat for x in xs]
     return {"clients": clients, "seconds": elapsed, "ok": sum(ok), "failed": sum(failed), "errors": errors,
+            "retried": sum(retried),
             "rps": sum(ok) / elapsed, "p50_ms": pct(lats, 50), "p99_ms": pct(lats, 99)}
 
 
