@@ -10,7 +10,7 @@ machine both see the same spells of contention and their ratio stays meaningful.
 The input is pydicom's CT_small.dcm (a real CT slice, 128²) resampled to 512² (linear, HU kept) and saved as a
 512² CT DICOM: speed depends on the shape, not on the anatomy.
 
-    nice -n 10 .venv/bin/python benchmarks/serve_ct.py [--n 10] [--threads 2] [--backend eager|onnx]
+    nice -n 10 .venv/bin/python benchmarks/serve_ct.py [--n 10] [--threads 2] [--backend eager|onnx] [--dtype fp32|bf16]
 
 Writes benchmarks/results/serve_ct.json (or --out) and prints one summary line. Targets (issue 15): HTTP p50 ≤ 1.0 s
 and ≤ 1.15 × the model call's p50.
@@ -80,10 +80,11 @@ def main() -> int:
     p.add_argument("--n", type=int, default=10, help="timed calls per figure (after 2 warm-up requests)")
     p.add_argument("--threads", type=int, default=2, help="torch threads, here and in the Enhancer replica")
     p.add_argument("--backend", default="eager", help="InferenceOptions.backend: eager | onnx")
+    p.add_argument("--dtype", default="fp32", help="InferenceOptions.dtype: fp32 | bf16 (eager only)")
     p.add_argument("--side", type=int, default=512)
     p.add_argument("--out", type=Path, default=RESULTS / "serve_ct.json")
     a = p.parse_args()
-    options = {"backend": a.backend}
+    options = {"backend": a.backend, "dtype": a.dtype}
     body = ct_dicom(a.side)
     load_before = load_avg()
     call = model_call(body, options, a.threads)
@@ -102,7 +103,7 @@ def main() -> int:
     stat = lambda xs: {"p50_ms": round(pct(xs, 50), 1), "p90_ms": round(pct(xs, 90), 1), "n": len(xs)}  # noqa: E731
     res = {
         "input": f"{a.side}² CT DICOM ({len(body)} bytes; pydicom CT_small.dcm resampled), ×2, shipped iotgan_x2",
-        "backend": a.backend, "torch_threads": a.threads,
+        "backend": a.backend, "dtype": a.dtype, "torch_threads": a.threads,
         "model_call": stat(model), "model_call_ms": [round(v, 1) for v in model],
         "http_enhance_ms": [round(v, 1) for v in http],
         "http_enhance": stat(http), "answer": answer,
@@ -112,7 +113,7 @@ def main() -> int:
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=2) + "\n")
-    print(f"serve_ct ({a.side}² CT DICOM, {a.backend}, {a.threads} threads, load {load_before[0]:.1f}): "
+    print(f"serve_ct ({a.side}² CT DICOM, {a.backend} {a.dtype}, {a.threads} threads, load {load_before[0]:.1f}): "
           f"HTTP p50 {pct(http, 50):.0f} ms (target ≤ {TARGET_S * 1e3:.0f}), model call p50 {pct(model, 50):.0f} ms "
           f"(interleaved), HTTP/model "
           f"{res['http_over_model_p50']:.2f}× (target ≤ {TARGET_RATIO})")

@@ -4,15 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("onnxruntime")
-
-from medray import tasks  # noqa: E402
-from medray.config import ConfigError  # noqa: E402
-from medray.models.sr_generator import SRGeneratorConfig, build_generator  # noqa: E402
-from medray.pipelines.enhance import EnhancePipeline, EnhanceRequest, InferenceOptions  # noqa: E402
-from medray.pipelines.onnx_backend import onnx_runner  # noqa: E402
-from medray.weights import default_checkpoint  # noqa: E402
-from tests.torch_threads import one_torch_thread  # noqa: F401,E402  (autouse fixture)
+from medray import tasks
+from medray.config import ConfigError
+from medray.models.sr_generator import SRGeneratorConfig, build_generator
+from medray.pipelines.enhance import EnhancePipeline, EnhanceRequest, InferenceOptions
+from medray.pipelines.onnx_backend import onnx_runner
+from medray.weights import default_checkpoint
+from tests.torch_threads import one_torch_thread  # noqa: F401  (autouse fixture)
 
 
 def _model(**kw):
