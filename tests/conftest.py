@@ -12,3 +12,16 @@ pytest_plugins = [
     "tests.fixtures_kafka",
     "tests.fixtures_orthanc",
 ]
+
+
+def pytest_collection_modifyitems(config, items):
+    """MEDRAY_SKIP_SLOW=1: skip the `slow` end-to-end tests (drills, sweeps, demo) for a quick local loop.
+    CI runs them all."""
+    import pytest
+
+    if os.environ.get("MEDRAY_SKIP_SLOW") != "1":
+        return
+    skip = pytest.mark.skip(reason="slow test skipped: MEDRAY_SKIP_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
